@@ -1,0 +1,58 @@
+/**
+ * The gateway: a Koa app that turns client URLs into catalog lookups and blob streams. It holds no
+ * logic of its own beyond HTTP; ecosystems add their routes (src/cargo/gateway.ts, src/homebrew/gateway.ts).
+ */
+import Koa from 'koa'
+import Router from '@koa/router'
+import { logger } from '../util/logger.ts'
+import type { GatewayContent, GatewayStatusSource } from './interface.ts'
+import { GatewayMetrics } from './metrics.ts'
+import { registerCoreRoutes } from './core-routes.ts'
+import { registerCargoRoutes } from '../cargo/gateway.ts'
+import { registerHomebrewRoutes } from '../homebrew/gateway.ts'
+
+const log = logger('gateway')
+
+/** What routes are given. */
+export interface GatewayDeps {
+  content: GatewayContent
+  status: GatewayStatusSource
+  metrics: GatewayMetrics
+}
+
+/** Build the Koa app. */
+export function createGatewayApp (content: GatewayContent, status: GatewayStatusSource, metrics = new GatewayMetrics()): Koa {
+  const app = new Koa()
+  const router = new Router()
+  const deps: GatewayDeps = { content, status, metrics }
+  registerCargoRoutes(router, deps)
+  registerHomebrewRoutes(router, deps)
+  registerCoreRoutes(router, deps)
+
+  app.use(async (ctx, next) => {
+    const started = performance.now()
+    try {
+      await next()
+    } catch (err) {
+      const e = err as Error & { status?: number, expose?: boolean }
+      ctx.status = e.status ?? 500
+      ctx.type = 'text/plain'
+      ctx.body = e.expose === true || ctx.status < 500 ? `${e.message}\n` : 'internal error\n'
+      if (ctx.status >= 500) log.error({ err: e, path: ctx.path }, 'request failed')
+    }
+    const route = String(ctx.state.route ?? 'other')
+    metrics.requests.inc({ route, status: String(ctx.status) })
+    metrics.duration.observe({ route }, (performance.now() - started) / 1000)
+    if (typeof ctx.length === 'number' && ctx.method !== 'HEAD') metrics.bytes.inc({ route }, ctx.length)
+  })
+  app.use(router.routes())
+  app.use(router.allowedMethods())
+  app.use(async ctx => {
+    if (ctx.status === 404 && ctx.body == null) {
+      ctx.type = 'text/plain'
+      ctx.body = 'not found\n'
+    }
+  })
+  app.silent = true
+  return app
+}

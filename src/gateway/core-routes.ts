@@ -1,0 +1,42 @@
+/** Ecosystem-agnostic routes: `/blobs/{cid}`, `/api/status`, `/metrics`, and the status page `/`. */
+import type Router from '@koa/router'
+import { parseCid } from '../store/cid.ts'
+import type { GatewayDeps } from './app.ts'
+import { fail } from './fail.ts'
+import { IMMUTABLE, sendResource } from './send.ts'
+import { statusPage } from './status-page.ts'
+
+/** Register the core routes. */
+export function registerCoreRoutes (router: Router, { content, status, metrics }: GatewayDeps): void {
+  router.get('/blobs/:cid', async ctx => {
+    ctx.state.route = 'blob'
+    let cid
+    try {
+      cid = parseCid(ctx.params.cid ?? '')
+    } catch {
+      fail(400, 'not a CID')
+    }
+    const info = await content.stat(cid)
+    if (info === undefined) fail(404, `blob ${cid.toString()} is not held here or by any peer`)
+    await sendResource(ctx, content, { cid, size: info.size, mtime: info.mtime, contentType: 'application/octet-stream', cacheControl: IMMUTABLE })
+  })
+
+  router.get('/api/status', async ctx => {
+    ctx.state.route = 'status'
+    ctx.set('Cache-Control', 'no-store')
+    ctx.body = await status.status()
+  })
+
+  router.get('/metrics', async ctx => {
+    ctx.state.route = 'metrics'
+    ctx.type = metrics.registry.contentType
+    ctx.body = await metrics.registry.metrics()
+  })
+
+  router.get('/', async ctx => {
+    ctx.state.route = 'page'
+    ctx.set('Cache-Control', 'no-store')
+    ctx.type = 'text/html; charset=utf-8'
+    ctx.body = statusPage(await status.status(), `${ctx.protocol}://${ctx.host}`)
+  })
+}

@@ -1,0 +1,68 @@
+/**
+ * Sending one resource with full HTTP semantics: ETag (the CID), Last-Modified, conditional
+ * requests (304), single ranges (206/416), HEAD without opening the content, and streaming bodies
+ * that abort the connection if the bytes fail verification half-way.
+ */
+import type { Context } from 'koa'
+import type { CID } from '../store/cid.ts'
+import { etagMatches, notModifiedSince, parseRange } from './http.ts'
+import type { GatewayContent } from './interface.ts'
+
+/** Blobs never change under a CID. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable'
+/** Index and API files change with each head: clients may reuse them briefly, then revalidate. */
+export const REVALIDATE = 'public, max-age=60, must-revalidate'
+
+/** What to send. */
+export interface Resource {
+  cid: CID
+  size: number
+  mtime: number
+  contentType: string
+  cacheControl: string
+  /** Small metadata already in memory (sent from the buffer instead of a stream). */
+  bytes?: Uint8Array
+}
+
+/** Answer `ctx` with `resource`. */
+export async function sendResource (ctx: Context, content: GatewayContent, resource: Resource): Promise<void> {
+  const etag = `"${resource.cid.toString()}"`
+  ctx.set('ETag', etag)
+  ctx.set('Last-Modified', new Date(resource.mtime).toUTCString())
+  ctx.set('Cache-Control', resource.cacheControl)
+  ctx.set('Accept-Ranges', 'bytes')
+  ctx.type = resource.contentType
+  const ifNoneMatch = ctx.get('If-None-Match') || undefined
+  if (etagMatches(ifNoneMatch, etag) || (ifNoneMatch === undefined && notModifiedSince(ctx.get('If-Modified-Since') || undefined, resource.mtime))) {
+    ctx.status = 304
+    return
+  }
+  let range = parseRange(ctx.get('Range') || undefined, resource.size)
+  const ifRange = ctx.get('If-Range')
+  if (ifRange !== '' && range !== undefined && ifRange !== etag && !notModifiedSince(ifRange, resource.mtime)) range = undefined
+  if (range === 'unsatisfiable') {
+    ctx.set('Content-Range', `bytes */${resource.size}`)
+    ctx.status = 416
+    ctx.body = null
+    return
+  }
+  const length = range === undefined ? resource.size : range.end - range.start + 1
+  if (ctx.method === 'HEAD') {
+    ctx.status = range === undefined ? 200 : 206
+    if (range !== undefined) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${resource.size}`)
+    ctx.length = length
+    return
+  }
+  if (resource.bytes !== undefined) {
+    ctx.body = Buffer.from(resource.bytes.buffer, resource.bytes.byteOffset, resource.bytes.byteLength).subarray(range?.start ?? 0, (range?.end ?? resource.size - 1) + 1)
+  } else {
+    const stream = await content.open(resource.cid, resource.size, range)
+    // Bytes that fail verification after the headers went out: abort the connection, so the client
+    // never mistakes a truncated body for a complete one.
+    stream.once('error', err => ctx.res.destroy(err))
+    ctx.body = stream
+  }
+  ctx.status = range === undefined ? 200 : 206
+  if (range !== undefined) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${resource.size}`)
+  ctx.length = length
+}

@@ -1,0 +1,46 @@
+/** Running the gateway's HTTP server: friendly listen errors and a graceful close. */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type Koa from 'koa'
+import { MirrormeshError, UsageError } from '../util/errors.ts'
+
+/** Parse `HOST:PORT` (IPv6 as `[::1]:PORT`). */
+export function parseHostPort (text: string): { host: string, port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[3])
+  if (match === null || port > 65535) throw new UsageError(`--gateway ${text}: expected HOST:PORT, e.g. 127.0.0.1:7680 (or 0.0.0.0:7680 to serve the LAN)`)
+  return { host: match[1] ?? match[2] ?? '', port }
+}
+
+/** A listening gateway. */
+export interface RunningGateway {
+  server: Server
+  url: string
+  close: () => Promise<void>
+}
+
+/** Listen on host:port; errors become one-line messages that say what to do. */
+export async function listenGateway (app: Koa, host: string, port: number): Promise<RunningGateway> {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, app.callback())
+  server.maxHeadersCount = 100
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new MirrormeshError(`${host}:${port} is already in use (another mirrormesh?): choose another port with --gateway ${host}:PORT`))
+      else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') reject(new MirrormeshError(`cannot listen on ${host}: not an address of this machine`))
+      else if (err.code === 'EACCES') reject(new MirrormeshError(`not allowed to listen on ${host}:${port}: use a port above 1023`))
+      else reject(err)
+    })
+    server.listen(port, host, () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return {
+    server,
+    url: `http://${shownHost}:${address.port}`,
+    // Stop accepting, let in-flight responses finish, drop idle keep-alive connections.
+    close: async () => await new Promise<void>(resolve => {
+      server.close(() => resolve())
+      server.closeIdleConnections()
+    })
+  }
+}

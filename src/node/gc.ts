@@ -1,0 +1,49 @@
+/**
+ * `mirrormesh gc`: delete blobs no current head references, and unpin them. Catalog nodes of past
+ * heads are kept (they are small, and `export --since` needs them to compute deltas).
+ */
+import { rm, stat } from 'node:fs/promises'
+import { cidFromSha256Hex } from '../store/cid.ts'
+import { walk } from '../catalog/tree.ts'
+import type { Repo } from './repo.ts'
+
+/** What a collection removed. */
+export interface GcReport {
+  removed: number
+  freedBytes: number
+  kept: number
+  dryRun: boolean
+}
+
+/** The set of blob CIDs (as strings) the current heads' catalogs reference. */
+export async function referencedBlobs (repo: Repo): Promise<Set<string>> {
+  const referenced = new Set<string>()
+  for (const head of await repo.heads()) {
+    if (head.root === null) continue
+    for await (const [, entry] of walk(repo.nodes, head.root)) referenced.add(entry.cid.toString())
+  }
+  return referenced
+}
+
+/** Remove unreferenced blobs (or, with dryRun, only count them). */
+export async function gc (repo: Repo, options: { dryRun?: boolean } = {}): Promise<GcReport> {
+  return await repo.headLock.run(async () => {
+    const referenced = await referencedBlobs(repo)
+    const report: GcReport = { removed: 0, freedBytes: 0, kept: 0, dryRun: options.dryRun === true }
+    for await (const { hex, file } of repo.blobs.list()) {
+      const cid = /^[0-9a-f]{64}$/.test(hex) ? cidFromSha256Hex(hex) : undefined
+      if (cid !== undefined && referenced.has(cid.toString())) {
+        report.kept++
+        continue
+      }
+      const { size } = await stat(file)
+      report.removed++
+      report.freedBytes += size
+      if (report.dryRun) continue
+      if (cid !== undefined) await repo.db.pins.del(cid.toString())
+      await rm(file, { force: true })
+    }
+    if (!report.dryRun && report.removed > 0) await repo.audit({ time: Date.now(), event: 'gc', removed: report.removed, freedBytes: report.freedBytes })
+    return report
+  })
+}

@@ -1,0 +1,84 @@
+/**
+ * A running mirrormesh node: the repo, its control socket, the gateway, and the import watcher.
+ * This is the one place that wires concrete parts together.
+ */
+import type { Server } from 'node:http'
+import { createGatewayApp } from '../gateway/app.ts'
+import { GatewayMetrics } from '../gateway/metrics.ts'
+import { listenGateway, type RunningGateway } from '../gateway/server.ts'
+import { logger } from '../util/logger.ts'
+import { RepoContent } from './content.ts'
+import { startControlServer } from './control.ts'
+import { Repo } from './repo.ts'
+import { repoStatus } from './status.ts'
+import { ImportWatcher } from './watcher.ts'
+
+const log = logger('node')
+
+/** How to run a node. */
+export interface NodeOptions {
+  home: string
+  gateway: { host: string, port: number }
+  watch?: string
+}
+
+/** A started node; `stop()` shuts it down gracefully. */
+export class MirrormeshNode {
+  readonly repo: Repo
+  readonly gateway: RunningGateway
+  readonly metrics: GatewayMetrics
+  readonly #control: Server
+  readonly #watcher: ImportWatcher | undefined
+  readonly #started = Date.now()
+
+  private constructor (repo: Repo, gateway: RunningGateway, metrics: GatewayMetrics, control: Server, watcher: ImportWatcher | undefined) {
+    this.repo = repo
+    this.gateway = gateway
+    this.metrics = metrics
+    this.#control = control
+    this.#watcher = watcher
+  }
+
+  /** Open the home and start every part; on failure, whatever started is stopped again. */
+  static async start (options: NodeOptions): Promise<MirrormeshNode> {
+    const repo = await Repo.open(options.home)
+    const cleanup: Array<() => Promise<void>> = [async () => await repo.close()]
+    try {
+      const control = await startControlServer(repo)
+      cleanup.unshift(async () => await new Promise<void>(resolve => control.close(() => resolve())))
+      const metrics = new GatewayMetrics()
+      const content = new RepoContent(repo)
+      const holder: { node?: MirrormeshNode } = {}
+      const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics)
+      const gateway = await listenGateway(app, options.gateway.host, options.gateway.port)
+      cleanup.unshift(gateway.close)
+      let watcher: ImportWatcher | undefined
+      if (options.watch !== undefined) {
+        watcher = new ImportWatcher(repo, options.watch)
+        await watcher.start()
+      }
+      const node = holder.node = new MirrormeshNode(repo, gateway, metrics, control, watcher)
+      log.info({ gateway: gateway.url, home: options.home }, 'node started')
+      return node
+    } catch (err) {
+      for (const step of cleanup) await step().catch(() => {})
+      throw err
+    }
+  }
+
+  /** The status served at /api/status. */
+  async status (): Promise<Record<string, unknown>> {
+    const hits = (await this.metrics.hits.get()).values[0]?.value ?? 0
+    const misses = (await this.metrics.misses.get()).values[0]?.value ?? 0
+    return { ...await repoStatus(this.repo), gateway: this.gateway.url, uptimeSeconds: Math.round((Date.now() - this.#started) / 1000), hits, misses }
+  }
+
+  /** Stop accepting work, let in-flight responses and imports finish, close the store. */
+  async stop (): Promise<void> {
+    await this.#watcher?.stop()
+    await this.gateway.close()
+    await new Promise<void>(resolve => this.#control.close(() => resolve()))
+    await this.repo.close()
+    log.info('node stopped')
+  }
+}
