@@ -14,5 +14,5 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }]
     }
   },
-  { files: ['src/cli/**', 'bin/**', 'simulations/**', 'test/**'], rules: { 'no-console': 'off' } }
+  { files: ['src/cli/**', 'bin/**', 'simulations/**', 'test/**', 'protocols/**'], rules: { 'no-console': 'off' } }
 )

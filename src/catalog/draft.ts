@@ -1,7 +1,7 @@
 /** A catalog under construction: a base catalog plus pending puts and deletes, kept in memory. */
 import type { CID } from '../store/cid.ts'
 import { cidOfBytes, sameCid } from '../store/cid.ts'
-import { hashFile } from '../store/hash.ts'
+import { chunksOfBytes, hashFile } from '../store/hash.ts'
 import type { CatalogDraft, CatalogEntry, EntryKind, EntrySource } from './interface.ts'
 
 /** Read access to an existing catalog, as a draft needs it. */
@@ -62,13 +62,13 @@ export class MemoryDraft implements CatalogDraft {
   }
 
   async put (path: string, kind: EntryKind, source: EntrySource): Promise<CatalogEntry> {
-    const { cid, size } = 'bytes' in source
-      ? { cid: cidOfBytes(source.bytes), size: source.bytes.length }
+    const { cid, size, chunks } = 'bytes' in source
+      ? { cid: cidOfBytes(source.bytes), size: source.bytes.length, chunks: chunksOfBytes(source.bytes) }
       : await hashFile(source.file)
     const previous = await this.get(path)
     // Keep the old mtime when the content did not change, so Last-Modified stays stable.
     const mtime = previous !== undefined && sameCid(previous.cid, cid) ? previous.mtime : this.#now
-    const entry: CatalogEntry = { kind, cid, size, mtime }
+    const entry: CatalogEntry = chunks === undefined ? { kind, cid, size, mtime } : { kind, cid, size, mtime, chunks }
     this.#pending.set(path, { entry, source })
     return entry
   }

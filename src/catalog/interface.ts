@@ -20,6 +20,11 @@ export interface CatalogEntry {
   size: number
   /** When this content last changed at this path (ms since epoch); gateways send it as Last-Modified. */
   mtime: number
+  /**
+   * For content larger than one chunk (CHUNK_SIZE): the sha256 of each chunk, concatenated. Signed
+   * with the catalog, so a peer can verify and share a large blob chunk by chunk while it arrives.
+   */
+  chunks?: Uint8Array
 }
 
 /** Where new content for a draft comes from: a local file (streamed, never fully buffered) or bytes. */

@@ -12,6 +12,7 @@ import type { CatalogEntry } from './interface.ts'
 import type { CID } from '../store/cid.ts'
 import { CID as CIDClass, DAG_CBOR, RAW, cidOfBytes, sameCid } from '../store/cid.ts'
 import { IntegrityError } from '../util/errors.ts'
+import { chunkCount } from '../store/hash.ts'
 
 /** A directory holding more names than this is split into shards. */
 export const MAX_ENTRIES = 256
@@ -47,7 +48,7 @@ export function encodeNode (node: CatalogNode): { bytes: Uint8Array, cid: CID } 
     for (const [name, child] of node.entries) {
       entries[name] = 'dir' in child
         ? { dir: child.dir }
-        : { file: { kind: child.file.kind, cid: child.file.cid, size: child.file.size, mtime: child.file.mtime } }
+        : { file: fileValue(child.file) }
     }
     value = { entries }
   } else {
@@ -95,17 +96,28 @@ function checkShape (value: unknown, cid: CID): CatalogNode {
   return { shards, count, depth }
 }
 
+function fileValue (file: CatalogEntry): Record<string, unknown> {
+  const value: Record<string, unknown> = { kind: file.kind, cid: file.cid, size: file.size, mtime: file.mtime }
+  if (file.chunks !== undefined) value.chunks = file.chunks
+  return value
+}
+
 function checkChild (child: unknown, bad: (why: string) => never): Child {
   if (!isRecord(child)) return bad('child is not a map')
   if ('dir' in child && Object.keys(child).length === 1 && isNodeCid(child.dir)) return { dir: child.dir as CID }
   if (!('file' in child) || Object.keys(child).length !== 1 || !isRecord(child.file)) return bad('child is neither dir nor file')
-  const { kind, cid, size, mtime } = child.file
+  const { kind, cid, size, mtime, chunks } = child.file
+  const fields = Object.keys(child.file).length
+  if (fields !== (chunks === undefined ? 4 : 5)) return bad('file fields')
   if (kind !== 'meta' && kind !== 'blob') return bad('file kind')
   const link = CIDClass.asCID(cid)
   if (link === null || link.version !== 1 || link.code !== RAW || link.multihash.code !== 0x12) return bad('file cid')
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return bad('file size')
   if (typeof mtime !== 'number' || !Number.isSafeInteger(mtime)) return bad('file mtime')
-  return { file: { kind, cid: link, size, mtime } }
+  if (chunks === undefined) return { file: { kind, cid: link, size, mtime } }
+  // One sha256 per CHUNK_SIZE chunk, and only for content of more than one chunk.
+  if (!(chunks instanceof Uint8Array) || chunks.length !== chunkCount(size) * 32 || chunks.length < 64) return bad('file chunks')
+  return { file: { kind, cid: link, size, mtime, chunks } }
 }
 
 function isNodeCid (value: unknown): boolean {
@@ -119,5 +131,8 @@ function isRecord (value: unknown): value is Record<string, unknown> {
 
 /** Whether two files are the same entry. */
 export function sameFile (a: CatalogEntry, b: CatalogEntry): boolean {
-  return a.kind === b.kind && sameCid(a.cid, b.cid) && a.size === b.size && a.mtime === b.mtime
+  return a.kind === b.kind && sameCid(a.cid, b.cid) && a.size === b.size && a.mtime === b.mtime &&
+    Buffer.compare(a.chunks ?? EMPTY, b.chunks ?? EMPTY) === 0
 }
+
+const EMPTY = new Uint8Array(0)

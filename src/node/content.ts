@@ -4,18 +4,26 @@ import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import type { CatalogEntry } from '../catalog/interface.ts'
 import type { ByteRange, GatewayContent } from '../gateway/interface.ts'
+import type { GatewayMetrics } from '../gateway/metrics.ts'
 import type { CID } from '../store/cid.ts'
 import { NotFoundError } from '../util/errors.ts'
 import type { Repo } from './repo.ts'
 
-/** Serves what the repo holds; lookups and small metadata are cached until the next head. */
+/**
+ * Serves what the repo holds; lookups and small metadata are cached until the next head.
+ * Given `metrics`, it counts hits (a blob opened from the store) and misses (a blob asked for that
+ * is not held). Give them only when it is the gateway's whole content: a mesh node's MeshContent
+ * wraps it and counts hits and misses itself.
+ */
 export class RepoContent implements GatewayContent {
   readonly #repo: Repo
+  readonly #metrics: Pick<GatewayMetrics, 'hits' | 'misses'> | undefined
   readonly #lookups = new LRUCache<string, { entry: CatalogEntry | null }>({ max: 50_000 })
   readonly #bytes = new LRUCache<string, Uint8Array>({ maxSize: 64 << 20, sizeCalculation: b => Math.max(1, b.length) })
 
-  constructor (repo: Repo) {
+  constructor (repo: Repo, metrics?: Pick<GatewayMetrics, 'hits' | 'misses'>) {
     this.#repo = repo
+    this.#metrics = metrics
     repo.on('head', () => this.#lookups.clear())
   }
 
@@ -32,12 +40,14 @@ export class RepoContent implements GatewayContent {
       const info = await stat(this.#repo.blobs.path(cid))
       return { size: info.size, mtime: info.mtimeMs }
     } catch {
+      this.#metrics?.misses.inc()
       return undefined
     }
   }
 
   async open (cid: CID, _size: number, range?: ByteRange): Promise<Readable> {
     if (!await this.#repo.blobs.has(cid)) throw new NotFoundError(`blob ${cid.toString()} is not held`)
+    this.#metrics?.hits.inc()
     return this.#repo.blobs.createReadStream(cid, range)
   }
 

@@ -6,6 +6,7 @@ import type { Server } from 'node:http'
 import { createGatewayApp } from '../gateway/app.ts'
 import { GatewayMetrics } from '../gateway/metrics.ts'
 import { listenGateway, type RunningGateway } from '../gateway/server.ts'
+import type { Mesh, MeshOptions } from '../mesh/mesh.ts'
 import { logger } from '../util/logger.ts'
 import { RepoContent } from './content.ts'
 import { startControlServer } from './control.ts'
@@ -20,6 +21,8 @@ export interface NodeOptions {
   home: string
   gateway: { host: string, port: number }
   watch?: string
+  /** Join the mesh (omit for a node that only serves its own store). */
+  mesh?: MeshOptions
 }
 
 /** A started node; `stop()` shuts it down gracefully. */
@@ -27,16 +30,18 @@ export class MirrormeshNode {
   readonly repo: Repo
   readonly gateway: RunningGateway
   readonly metrics: GatewayMetrics
+  readonly mesh: Mesh | undefined
   readonly #control: Server
   readonly #watcher: ImportWatcher | undefined
   readonly #started = Date.now()
 
-  private constructor (repo: Repo, gateway: RunningGateway, metrics: GatewayMetrics, control: Server, watcher: ImportWatcher | undefined) {
+  private constructor (repo: Repo, gateway: RunningGateway, metrics: GatewayMetrics, control: Server, watcher: ImportWatcher | undefined, mesh: Mesh | undefined) {
     this.repo = repo
     this.gateway = gateway
     this.metrics = metrics
     this.#control = control
     this.#watcher = watcher
+    this.mesh = mesh
   }
 
   /** Open the home and start every part; on failure, whatever started is stopped again. */
@@ -47,7 +52,14 @@ export class MirrormeshNode {
       const control = await startControlServer(repo)
       cleanup.unshift(async () => await new Promise<void>(resolve => control.close(() => resolve())))
       const metrics = new GatewayMetrics()
-      const content = new RepoContent(repo)
+      let mesh: Mesh | undefined
+      if (options.mesh !== undefined) {
+        const { Mesh } = await import('../mesh/mesh.ts')
+        const started = mesh = await Mesh.start(repo, options.mesh)
+        cleanup.unshift(async () => await started.stop())
+      }
+      const local = new RepoContent(repo)
+      const content = mesh === undefined ? local : mesh.content(local, metrics)
       const holder: { node?: MirrormeshNode } = {}
       const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics)
       const gateway = await listenGateway(app, options.gateway.host, options.gateway.port)
@@ -57,7 +69,7 @@ export class MirrormeshNode {
         watcher = new ImportWatcher(repo, options.watch)
         await watcher.start()
       }
-      const node = holder.node = new MirrormeshNode(repo, gateway, metrics, control, watcher)
+      const node = holder.node = new MirrormeshNode(repo, gateway, metrics, control, watcher, mesh)
       log.info({ gateway: gateway.url, home: options.home }, 'node started')
       return node
     } catch (err) {
@@ -70,13 +82,14 @@ export class MirrormeshNode {
   async status (): Promise<Record<string, unknown>> {
     const hits = (await this.metrics.hits.get()).values[0]?.value ?? 0
     const misses = (await this.metrics.misses.get()).values[0]?.value ?? 0
-    return { ...await repoStatus(this.repo), gateway: this.gateway.url, uptimeSeconds: Math.round((Date.now() - this.#started) / 1000), hits, misses }
+    return { ...await repoStatus(this.repo), ...this.mesh?.status(), gateway: this.gateway.url, uptimeSeconds: Math.round((Date.now() - this.#started) / 1000), hits, misses }
   }
 
   /** Stop accepting work, let in-flight responses and imports finish, close the store. */
   async stop (): Promise<void> {
     await this.#watcher?.stop()
     await this.gateway.close()
+    await this.mesh?.stop()
     await new Promise<void>(resolve => this.#control.close(() => resolve()))
     await this.repo.close()
     log.info('node stopped')

@@ -55,17 +55,18 @@ export class HashingStream extends Transform {
 /** Files on disk, named by the sha256 their content hashes to. */
 export class BlobStore {
   readonly root: string
-  readonly #tmp: string
+  /** Scratch space on the same file system (renames into the store are atomic); wiped on open. */
+  readonly tmpDir: string
 
   constructor (root: string) {
     this.root = root
-    this.#tmp = join(root, 'tmp')
+    this.tmpDir = join(root, 'tmp')
   }
 
   /** Create the directories; remove temp files a crashed writer left behind. */
   async open (): Promise<void> {
-    await rm(this.#tmp, { recursive: true, force: true })
-    await mkdir(this.#tmp, { recursive: true })
+    await rm(this.tmpDir, { recursive: true, force: true })
+    await mkdir(this.tmpDir, { recursive: true })
   }
 
   /** Where the blob with this CID lives (whether or not it is there). */
@@ -94,7 +95,7 @@ export class BlobStore {
    * refuse it (and delete the file) if its CID or size differ from what was expected.
    * The returned file is complete and fsynced but not yet visible.
    */
-  async stage (source: Readable | AsyncIterable<Uint8Array>, expect: Expectation = {}, dir: string = this.#tmp): Promise<BlobInfo & { file: string }> {
+  async stage (source: Readable | AsyncIterable<Uint8Array>, expect: Expectation = {}, dir: string = this.tmpDir): Promise<BlobInfo & { file: string }> {
     const file = join(dir, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`)
     const hasher = new HashingStream(expect.size)
     try {

@@ -11,7 +11,7 @@ import { Repo } from '../../src/node/repo.ts'
 import { readKeyFile } from '../../src/trust/keys.ts'
 import { sha256Hex } from '../../src/store/cid.ts'
 import { newKey, snapshot, tempDir, trustIn, writeCrates } from '../utils/home.ts'
-import { readEntries, writeEntries } from '../utils/tar-edit.ts'
+import { flipByte, readEntries, writeEntries } from '../utils/tar-edit.ts'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -124,7 +124,7 @@ test('one flipped byte in a blob is refused, store unchanged', async () => {
   const crate = await readFile(file('crates1/alpha-1.0.2.crate'))
   const at = bytes.indexOf(crate)
   assert.ok(at > 0)
-  bytes[at + Math.floor(crate.length / 2)] ^= 0x01
+  flipByte(bytes, at + Math.floor(crate.length / 2))
   await writeFile(file('tampered.mmb'), bytes)
   await assert.rejects(verifyBundle(file('tampered.mmb')), { name: 'IntegrityError' })
   await assertRefused(home, file('tampered.mmb'), 'IntegrityError')
@@ -150,7 +150,7 @@ test('a bad signature, path traversal, links, stray and unreferenced entries are
   const entries = await readEntries(file('b1.mmb'))
   const manifest = JSON.parse(entries[0]!.body.toString()) as { head: string }
   const head = Buffer.from(manifest.head, 'base64')
-  head[head.length - 3] ^= 0x40 // inside the signature
+  flipByte(head, head.length - 3, 0x40) // inside the signature
   const badSig = entries.map((e, i) => i === 0 ? { ...e, body: Buffer.from(JSON.stringify({ ...manifest, head: head.toString('base64') })) } : e)
   await writeEntries(file('badsig.mmb'), badSig)
   await assertRefused(home, file('badsig.mmb'), 'SignatureError')

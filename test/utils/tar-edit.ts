@@ -32,10 +32,15 @@ export async function writeEntries (file: string, entries: RawEntry[]): Promise<
   const done = (async () => { for await (const chunk of pack) chunks.push(chunk as Buffer) })()
   for (const e of entries) {
     await new Promise<void>((resolve, reject) => {
-      pack.entry({ name: e.name, type: e.type, size: e.type === 'file' ? e.body.length : 0, linkname: e.type === 'symlink' ? '/etc/passwd' : undefined }, e.type === 'file' ? e.body : undefined, err => err != null ? reject(err) : resolve())
+      pack.entry({ name: e.name, type: e.type, size: e.type === 'file' ? e.body.length : 0, linkname: e.type === 'symlink' ? '/etc/passwd' : undefined }, e.type === 'file' ? e.body : Buffer.alloc(0), err => err != null ? reject(err) : resolve())
     })
   }
   pack.finalize()
   await done
   await writeFile(file, Buffer.concat(chunks))
+}
+
+/** Flip bits of one byte in place (tests of tampering). */
+export function flipByte (bytes: Uint8Array, at: number, mask = 0x01): void {
+  bytes[at] = (bytes[at] ?? 0) ^ mask
 }

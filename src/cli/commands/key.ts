@@ -1,8 +1,9 @@
 /** `mirrormesh key …`: publisher keys and the trust list. */
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { formatPublicKey, generateKey, writeKeyFile } from '../../trust/keys.ts'
+import { KeyFileError } from '../../util/errors.ts'
 import { runOperation } from '../context.ts'
 import { emit, globals } from '../output.ts'
 
@@ -19,6 +20,17 @@ export function registerKey (program: Command): void {
       const publisher = formatPublicKey(pair.publicKey)
       emit(globals(command), { publisher, file: resolve(opts.out) }, r =>
         `${r.publisher}\n\nKeep ${r.file} secret. Nodes that should accept your bundles run:\n  mirrormesh key trust ${r.publisher}`)
+    })
+
+  key.command('swarm')
+    .description('create a swarm key: nodes started with "serve --swarm-key FILE" form a private mesh')
+    .requiredOption('--out <file>', 'where to write the swarm key (copy it to every member)')
+    .action(async (opts: { out: string }, command: Command) => {
+      const { newSwarmKey } = await import('../../mesh/identity.ts')
+      await writeFile(resolve(opts.out), newSwarmKey(), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+        throw new KeyFileError(err.code === 'EEXIST' ? `${opts.out} already exists` : `cannot write ${opts.out}: ${err.message}`)
+      })
+      emit(globals(command), { file: resolve(opts.out) }, r => `wrote ${r.file}: give it to every node of the private mesh ("serve --swarm-key ${r.file}")`)
     })
 
   key.command('trust')

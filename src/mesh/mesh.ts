@@ -1,0 +1,130 @@
+/**
+ * A node's part of the fleet: its libp2p host and the services on it — head exchange, catalog
+ * fetch, blob availability, the data plane, DHT announcements, the fetcher and the replication
+ * policy. `node.ts` creates one and hands the gateway `content()`.
+ */
+import type { CID } from '../store/cid.ts'
+import type { GatewayContent } from '../gateway/interface.ts'
+import type { GatewayMetrics } from '../gateway/metrics.ts'
+import type { Repo } from '../node/repo.ts'
+import { logger } from '../util/logger.ts'
+import { createAnnouncer } from './announcer.ts'
+import { handleBlobProtocol } from './blob-protocol.ts'
+import { handleCatalogProtocol } from './catalog-protocol.ts'
+import { DataPlane } from './data-plane.ts'
+import { BlobFetcher } from './fetcher.ts'
+import { HeadSync } from './head-sync.ts'
+import { createHost, type Host } from './host.ts'
+import { loadPeerKey, readSwarmKey } from './identity.ts'
+import type { ContentRouter } from './interface.ts'
+import { MeshContent } from './mesh-content.ts'
+import { Replicator, type ReplicationPolicy, type ReplicationStatus } from './replicator.ts'
+import { Tickets } from './tickets.ts'
+
+const log = logger('mesh')
+
+/** How to join the mesh. */
+export interface MeshOptions {
+  listen: string[]
+  bootstrap: string[]
+  mdns: boolean
+  swarmKeyFile?: string
+  dataPlane: { host: string, port: number }
+  replicate: ReplicationPolicy
+  cacheBytes?: number
+}
+
+/** What `/api/status` shows of the mesh. */
+export interface MeshStatus {
+  peerId: string
+  addrs: string[]
+  dataPlanePort: number
+  peers: string[]
+  replication: ReplicationStatus
+  bytesServedToPeers: number
+  bytesFetchedFromPeers: number
+  badPeersDropped: number
+}
+
+/** The running mesh services of a node. */
+export class Mesh {
+  readonly host: Host
+  readonly router: ContentRouter
+  readonly fetcher: BlobFetcher
+  readonly #heads: HeadSync
+  readonly #dataPlane: DataPlane
+  readonly #replicator: Replicator
+
+  private constructor (host: Host, router: ContentRouter, fetcher: BlobFetcher, heads: HeadSync, dataPlane: DataPlane, replicator: Replicator) {
+    this.host = host
+    this.router = router
+    this.fetcher = fetcher
+    this.#heads = heads
+    this.#dataPlane = dataPlane
+    this.#replicator = replicator
+  }
+
+  /** Start the host and every service; on failure, stop what started. */
+  static async start (repo: Repo, options: MeshOptions): Promise<Mesh> {
+    const host = await createHost({
+      privateKey: await loadPeerKey(repo.home),
+      listen: options.listen,
+      bootstrap: options.bootstrap,
+      mdns: options.mdns,
+      swarmKey: options.swarmKeyFile === undefined ? undefined : await readSwarmKey(options.swarmKeyFile)
+    })
+    try {
+      const router = createAnnouncer(host)
+      await router.start()
+      const tickets = new Tickets()
+      const late: { replicator?: Replicator } = {}
+      const fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid))
+      const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid) })
+      await dataPlane.listen(options.dataPlane.host, options.dataPlane.port)
+      await handleCatalogProtocol(host, repo)
+      await handleBlobProtocol(host, async (cid: CID) => {
+        const size = await repo.blobs.size(cid)
+        if (size !== undefined) return { size, chunks: null }
+        const download = fetcher.downloads.get(cid.toString())
+        return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
+      }, cid => tickets.issue(cid.toString()), () => dataPlane.port)
+      const heads = new HeadSync(host, repo)
+      await heads.start()
+      const replicator = late.replicator = new Replicator(repo, fetcher, router, { policy: options.replicate, quotaBytes: options.cacheBytes })
+      replicator.start()
+      log.info({ peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String), dataPlane: dataPlane.port, replicate: options.replicate }, 'mesh started')
+      return new Mesh(host, router, fetcher, heads, dataPlane, replicator)
+    } catch (err) {
+      await Promise.resolve(host.stop()).catch(() => {})
+      throw err
+    }
+  }
+
+  /** Gateway content backed by the store and, on a miss, by peers. */
+  content (local: GatewayContent, metrics: GatewayMetrics): GatewayContent {
+    return new MeshContent(local, this.fetcher, metrics, cid => this.#replicator.touch(cid))
+  }
+
+  status (): MeshStatus {
+    return {
+      peerId: this.host.peerId.toString(),
+      addrs: this.host.getMultiaddrs().map(String),
+      dataPlanePort: this.#dataPlane.port,
+      peers: this.host.getPeers().map(String),
+      replication: this.#replicator.status(),
+      bytesServedToPeers: this.#dataPlane.bytesServed,
+      bytesFetchedFromPeers: this.fetcher.bytesFetched,
+      badPeersDropped: this.fetcher.badPeers
+    }
+  }
+
+  /** Stop services, then the host. */
+  async stop (): Promise<void> {
+    await this.#heads.stop()
+    await this.#replicator.stop()
+    this.fetcher.close()
+    await this.#dataPlane.close()
+    await this.router.stop()
+    await this.host.stop()
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Replication policies. `full`: mirror every blob of the current catalogs (a LAN replica) and pin
+ * them. `on-demand` (default): blobs arrive on gateway misses and are cached within a size quota;
+ * the least recently used unpinned ones are evicted (and withdrawn from the DHT) past it.
+ * Either way every held blob is announced.
+ */
+import { stat } from 'node:fs/promises'
+import { walk } from '../catalog/tree.ts'
+import type { Repo } from '../node/repo.ts'
+import type { CID } from '../store/cid.ts'
+import { cidFromSha256Hex } from '../store/cid.ts'
+import { logger } from '../util/logger.ts'
+import type { BlobFetcher } from './fetcher.ts'
+import type { ContentRouter } from './interface.ts'
+
+const log = logger('replicator')
+
+/** `full` or `on-demand`. */
+export type ReplicationPolicy = 'full' | 'on-demand'
+
+/** Progress of the current policy. */
+export interface ReplicationStatus {
+  policy: ReplicationPolicy
+  /** Catalog blobs, and how many of them are held. */
+  wanted: number
+  held: number
+  bytesWanted: number
+  bytesHeld: number
+  downloading: number
+  quotaBytes: number | null
+  evicted: number
+}
+
+/** Applies the policy. */
+export class Replicator {
+  readonly #repo: Repo
+  readonly #fetcher: BlobFetcher
+  readonly #router: ContentRouter
+  readonly #policy: ReplicationPolicy
+  readonly #quota: number | undefined
+  readonly #announced = new Set<string>()
+  readonly #atimes = new Map<string, number>()
+  #status: ReplicationStatus
+  #running: Promise<void> = Promise.resolve()
+  #again = false
+  #stopped = false
+  #flushTimer: NodeJS.Timeout | undefined
+  readonly #onHead = (): void => { this.#schedule() }
+
+  constructor (repo: Repo, fetcher: BlobFetcher, router: ContentRouter, options: { policy: ReplicationPolicy, quotaBytes?: number }) {
+    this.#repo = repo
+    this.#fetcher = fetcher
+    this.#router = router
+    this.#policy = options.policy
+    this.#quota = options.quotaBytes
+    this.#status = { policy: options.policy, wanted: 0, held: 0, bytesWanted: 0, bytesHeld: 0, downloading: 0, quotaBytes: options.quotaBytes ?? null, evicted: 0 }
+  }
+
+  start (): void {
+    this.#repo.on('head', this.#onHead)
+    this.#flushTimer = setInterval(() => { void this.#flushAtimes() }, 5_000)
+    this.#schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    this.#repo.off('head', this.#onHead)
+    clearInterval(this.#flushTimer)
+    await this.#running.catch(() => {})
+    await this.#flushAtimes()
+  }
+
+  status (): ReplicationStatus {
+    return { ...this.#status, downloading: this.#fetcher.downloads.size }
+  }
+
+  /** A blob was served: remember when, for LRU eviction. */
+  touch (cid: CID): void {
+    this.#atimes.set(cid.toString(), Date.now())
+  }
+
+  /** A blob arrived from a peer. */
+  fetched (cid: CID): void {
+    this.#announced.add(cid.toString())
+    this.touch(cid)
+    if (this.#policy === 'full') void this.#repo.db.pins.put(cid.toString(), { since: Date.now() })
+    else this.#schedule()
+  }
+
+  /** Run one pass (announce, replicate or evict); passes never overlap. */
+  #schedule (): void {
+    if (this.#stopped) return
+    this.#again = true
+    this.#running = this.#running.then(async () => {
+      while (this.#again && !this.#stopped) {
+        this.#again = false
+        await this.#pass().catch(err => log.warn({ err: (err as Error).message }, 'replication pass failed'))
+      }
+    })
+  }
+
+  async #pass (): Promise<void> {
+    // Announce what is held and not yet announced (imports, and blobs held at start).
+    const fresh: CID[] = []
+    for await (const { hex } of this.#repo.blobs.list()) {
+      if (!/^[0-9a-f]{64}$/.test(hex)) continue
+      const cid = cidFromSha256Hex(hex)
+      if (!this.#announced.has(cid.toString())) { this.#announced.add(cid.toString()); fresh.push(cid) }
+    }
+    if (fresh.length > 0) this.#router.provide(fresh)
+    const wanted = new Map<string, { cid: CID, size: number, chunks?: Uint8Array }>()
+    for (const head of await this.#repo.heads()) {
+      if (head.root === null) continue
+      for await (const [, entry] of walk(this.#repo.nodes, head.root)) if (entry.kind === 'blob') wanted.set(entry.cid.toString(), entry)
+    }
+    let held = 0
+    let bytesHeld = 0
+    const missing = []
+    for (const entry of wanted.values()) {
+      if (await this.#repo.blobs.has(entry.cid)) { held++; bytesHeld += entry.size } else missing.push(entry)
+    }
+    this.#status = { ...this.#status, wanted: wanted.size, held, bytesWanted: [...wanted.values()].reduce((s, e) => s + e.size, 0), bytesHeld }
+    if (this.#policy === 'full') await this.#replicate(missing)
+    else if (this.#quota !== undefined) await this.#evict(this.#quota)
+  }
+
+  /** Fetch every missing blob, a few at a time. */
+  async #replicate (missing: Array<{ cid: CID, size: number, chunks?: Uint8Array }>): Promise<void> {
+    const queue = [...missing]
+    const worker = async (): Promise<void> => {
+      for (let entry = queue.shift(); entry !== undefined && !this.#stopped; entry = queue.shift()) {
+        try {
+          await this.#fetcher.fetch(entry.cid, entry).finished
+          this.#status.held++
+          this.#status.bytesHeld += entry.size
+        } catch (err) {
+          log.warn({ cid: entry.cid.toString(), err: (err as Error).message }, 'could not replicate a blob yet')
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 4 }, worker))
+    if (queue.length === 0 && this.#status.held < this.#status.wanted && !this.#stopped) {
+      setTimeout(() => this.#schedule(), 5_000) // some failed: try again later
+    }
+  }
+
+  /** Evict least recently used unpinned blobs until the cache is under `quota` bytes. */
+  async #evict (quota: number): Promise<void> {
+    await this.#flushAtimes()
+    const cache: Array<{ cid: CID, size: number, atime: number }> = []
+    let total = 0
+    for await (const { hex, file } of this.#repo.blobs.list()) {
+      if (!/^[0-9a-f]{64}$/.test(hex)) continue
+      const cid = cidFromSha256Hex(hex)
+      if (await this.#repo.db.pins.get(cid.toString()) !== undefined) continue
+      const info = await stat(file)
+      const recorded = await this.#repo.db.access.get(cid.toString())
+      cache.push({ cid, size: info.size, atime: Number(recorded?.atime ?? info.mtimeMs) })
+      total += info.size
+    }
+    if (total <= quota) return
+    cache.sort((a, b) => a.atime - b.atime)
+    const metaInUse = await this.#metaInUse()
+    const dropped: CID[] = []
+    for (const item of cache) {
+      if (total <= quota) break
+      if (metaInUse.has(item.cid.toString()) || this.#fetcher.downloads.has(item.cid.toString())) continue
+      await this.#repo.blobs.delete(item.cid)
+      await this.#repo.db.access.del(item.cid.toString())
+      this.#announced.delete(item.cid.toString())
+      total -= item.size
+      dropped.push(item.cid)
+    }
+    if (dropped.length > 0) {
+      this.#router.withdraw(dropped)
+      this.#status.evicted += dropped.length
+      await this.#repo.audit({ time: Date.now(), event: 'evict', blobs: dropped.length })
+      log.info({ blobs: dropped.length }, 'evicted least recently used blobs to stay within the cache quota')
+    }
+  }
+
+  /** Metadata of current heads is never evicted. */
+  async #metaInUse (): Promise<Set<string>> {
+    const out = new Set<string>()
+    for (const head of await this.#repo.heads()) {
+      if (head.root === null) continue
+      for await (const [, entry] of walk(this.#repo.nodes, head.root)) if (entry.kind === 'meta') out.add(entry.cid.toString())
+    }
+    return out
+  }
+
+  async #flushAtimes (): Promise<void> {
+    if (this.#atimes.size === 0) return
+    const batch = this.#repo.db.access.batch()
+    for (const [cid, atime] of this.#atimes) batch.put(cid, { atime })
+    this.#atimes.clear()
+    await batch.write().catch(() => {})
+  }
+}
