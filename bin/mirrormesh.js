@@ -9,6 +9,9 @@ const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url))
 const [major, minor] = process.versions.node.split('.').map(Number)
 
 if (major > 22 || (major === 22 && minor >= 18)) {
+  // Cache compiled modules (libp2p is many small files): later starts are much faster.
+  const { enableCompileCache } = await import('node:module')
+  enableCompileCache?.()
   await import(main)
 } else {
   let node

@@ -35,7 +35,7 @@ export class Download extends EventEmitter<DownloadEvents> {
   readonly file: string
   readonly verified: Uint8Array
   #verifiedCount = 0
-  #handle: FileHandle | undefined
+  #handle: Promise<FileHandle> | undefined
   #state: 'running' | 'done' | 'failed' = 'running'
   #error: Error | undefined
   /** Chunk indexes someone is waiting to read, first. */
@@ -86,12 +86,19 @@ export class Download extends EventEmitter<DownloadEvents> {
     return true
   }
 
+  /** The temp file, opened once (concurrent chunk writers share the handle). */
   async #open (): Promise<FileHandle> {
-    if (this.#handle === undefined) {
-      this.#handle = await open(this.file, 'w+', 0o644)
-      await this.#handle.truncate(this.size)
-    }
-    return this.#handle
+    this.#handle ??= open(this.file, 'w+', 0o644).then(async handle => {
+      await handle.truncate(this.size)
+      return handle
+    })
+    return await this.#handle
+  }
+
+  async #closeHandle (): Promise<void> {
+    const handle = this.#handle
+    this.#handle = undefined
+    await (await handle?.catch(() => undefined))?.close().catch(() => {})
   }
 
   /**
@@ -99,6 +106,7 @@ export class Download extends EventEmitter<DownloadEvents> {
    * Throws IntegrityError for bytes that do not match (the caller penalises the sender).
    */
   async writeChunk (index: number, body: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#state !== 'running' || this.verified[index] === 1) throw new Error(`chunk ${index} is not wanted any more`)
     const range = this.chunkRange(index)
     const expected = range.end - range.start + 1
     const handle = await this.#open()
@@ -116,7 +124,7 @@ export class Download extends EventEmitter<DownloadEvents> {
       ? sameCid(cidFromSha256(digest), this.cid)
       : Buffer.from(chunkDigest(this.#digests, index)).equals(digest)
     if (!ok) throw new IntegrityError(`chunk ${index} of ${this.cid.toString()} does not match its signed hash`)
-    if (this.verified[index] === 1) return
+    if (this.verified[index] === 1 || this.#state !== 'running') return
     this.verified[index] = 1
     this.#verifiedCount++
     this.wanted.delete(index)
@@ -127,9 +135,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   /** Every chunk is in: check the whole file against the CID, then publish it. */
   async #finish (): Promise<void> {
     try {
-      await this.#handle?.sync()
-      await this.#handle?.close()
-      this.#handle = undefined
+      await (await this.#handle)?.sync()
+      await this.#closeHandle()
       await verifyStream(createReadStream(this.file, { highWaterMark: 1 << 20 }), this.cid, this.size)
       await this.#store.publish(this.file, this.cid)
       this.#state = 'done'
@@ -144,8 +151,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (this.#state !== 'running') return
     this.#state = 'failed'
     this.#error = err
-    void this.#handle?.close().catch(() => {})
-    this.#handle = undefined
+    void this.#closeHandle()
     void rm(this.file, { force: true })
     this.emit('failed', err)
   }

@@ -9,7 +9,7 @@ import { rm, stat } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { MirrormeshError } from '../util/errors.ts'
-import { operations, type Args } from './operations.ts'
+import { operations, type Args, type Operation } from './operations.ts'
 import type { Repo } from './repo.ts'
 
 /** Where a home's control socket is. */
@@ -29,8 +29,8 @@ export class RemoteError extends MirrormeshError {
 
 const MAX_REQUEST_BYTES = 1 << 20
 
-/** Serve operations on `repo` at the home's socket. */
-export async function startControlServer (repo: Repo): Promise<Server> {
+/** Serve operations on `repo` at the home's socket; `overrides` replace operations a running node answers better (status). */
+export async function startControlServer (repo: Repo, overrides: Partial<Record<string, Operation>> = {}): Promise<Server> {
   const path = controlSocketPath(repo.home)
   if (await isServing(path)) throw new MirrormeshError(`another mirrormesh node is already serving ${repo.home}`)
   await rm(path, { force: true })
@@ -54,7 +54,7 @@ export async function startControlServer (repo: Repo): Promise<Server> {
       void (async () => {
         try {
           const { op, args } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { op: string, args: Args }
-          const operation = Object.hasOwn(operations, op) ? operations[op] : undefined
+          const operation = Object.hasOwn(overrides, op) ? overrides[op] : Object.hasOwn(operations, op) ? operations[op] : undefined
           if (operation === undefined) throw new MirrormeshError(`unknown operation ${JSON.stringify(op)}`)
           let last = 0
           const result = await operation(repo, args, (phase, done, total) => {

@@ -48,8 +48,10 @@ export class MirrormeshNode {
   static async start (options: NodeOptions): Promise<MirrormeshNode> {
     const repo = await Repo.open(options.home)
     const cleanup: Array<() => Promise<void>> = [async () => await repo.close()]
+    const holder: { node?: MirrormeshNode } = {}
     try {
-      const control = await startControlServer(repo)
+      // While serving, `mirrormesh status` shows the mesh too.
+      const control = await startControlServer(repo, { status: async () => await holder.node?.status() ?? await repoStatus(repo) })
       cleanup.unshift(async () => await new Promise<void>(resolve => control.close(() => resolve())))
       const metrics = new GatewayMetrics()
       let mesh: Mesh | undefined
@@ -60,7 +62,6 @@ export class MirrormeshNode {
       }
       const local = new RepoContent(repo)
       const content = mesh === undefined ? local : mesh.content(local, metrics)
-      const holder: { node?: MirrormeshNode } = {}
       const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics)
       const gateway = await listenGateway(app, options.gateway.host, options.gateway.port)
       cleanup.unshift(gateway.close)

@@ -27,7 +27,7 @@ export async function cli (args: string[], options: { env?: Record<string, strin
 
 /** Start `mirrormesh serve --json …` and wait for its ready line. */
 export async function startServe (args: string[], options: { env?: Record<string, string> } = {}): Promise<{ child: ChildProcess, ready: { gateway: string, home: string, [k: string]: unknown }, stderr: () => string, stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, '--json', 'serve', ...args], { env: { ...process.env, MIRRORMESH_LOG: 'warn', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, '--json', 'serve', ...args], { env: { ...process.env, MIRRORMESH_LOG: process.env.MIRRORMESH_TEST_LOG ?? 'warn', ...options.env }, stdio: ['ignore', 'pipe', process.env.MIRRORMESH_TEST_LOG === undefined ? 'pipe' : 'inherit'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   const ready = await new Promise<{ gateway: string, home: string }>((resolve, reject) => {

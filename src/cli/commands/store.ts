@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import type { FsckReport } from '../../node/fsck.ts'
 import type { GcReport } from '../../node/gc.ts'
 import type { RepoStatus } from '../../node/status.ts'
+import type { MeshStatus } from '../../mesh/mesh.ts'
 import { runOperation } from '../context.ts'
 import { emit, formatBytes, formatTime, globals } from '../output.ts'
 
@@ -11,9 +12,17 @@ export function registerStore (program: Command): void {
   program.command('status')
     .description('heads per publisher, what is held, forks seen, recent audit events')
     .action(async (_opts: unknown, command: Command) => {
-      const s = await runOperation(globals(command), 'status', {}) as RepoStatus
+      const s = await runOperation(globals(command), 'status', {}) as RepoStatus & Partial<MeshStatus> & { gateway?: string }
       emit(globals(command), s, () => [
-        `home ${s.home}`,
+        `home ${s.home}${s.gateway === undefined ? ' (node not running)' : `, serving ${s.gateway}`}`,
+        ...(s.peerId === undefined
+          ? []
+          : [
+              `peer ${s.peerId}, ${s.peers?.length ?? 0} peers connected`,
+              ...(s.addrs ?? []).map(a => `  ${a}`),
+              `replication ${s.replication?.policy ?? '-'}: ${s.replication?.held ?? 0}/${s.replication?.wanted ?? 0} blobs (${formatBytes(s.replication?.bytesHeld ?? 0)} of ${formatBytes(s.replication?.bytesWanted ?? 0)}), ${s.replication?.downloading ?? 0} downloading`,
+              `peers: served ${formatBytes(s.bytesServedToPeers ?? 0)}, fetched ${formatBytes(s.bytesFetchedFromPeers ?? 0)}${(s.badPeersDropped ?? 0) > 0 ? `, dropped ${String(s.badPeersDropped)} peers for bad bytes` : ''}`
+            ]),
         `store: ${s.store.blobs} blobs, ${formatBytes(s.store.bytes)}, ${s.store.pinned} pinned`,
         ...(s.publishers.length === 0 ? ['no trusted publishers yet: "mirrormesh key trust ed25519:…", then "mirrormesh import BUNDLE"'] : []),
         ...s.publishers.map(p => `publisher ${p.name === '' ? '' : p.name + ' '}${p.publisher}\n  seq ${p.seq ?? '-'} signed ${formatTime(p.time)}; ${p.metaFiles} metadata files, ${p.blobsHeld}/${p.blobFiles} blobs held (${formatBytes(p.blobBytesHeld)} of ${formatBytes(p.blobBytes)})`),
