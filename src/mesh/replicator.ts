@@ -34,7 +34,7 @@ export interface ReplicationStatus {
 /** Applies the policy. */
 export class Replicator {
   readonly #repo: Repo
-  readonly #fetcher: BlobFetcher
+  readonly #fetcher: Pick<BlobFetcher, 'fetch' | 'downloads'>
   readonly #router: ContentRouter
   readonly #policy: ReplicationPolicy
   readonly #quota: number | undefined
@@ -47,7 +47,7 @@ export class Replicator {
   #flushTimer: NodeJS.Timeout | undefined
   readonly #onHead = (): void => { this.#schedule() }
 
-  constructor (repo: Repo, fetcher: BlobFetcher, router: ContentRouter, options: { policy: ReplicationPolicy, quotaBytes?: number }) {
+  constructor (repo: Repo, fetcher: Pick<BlobFetcher, 'fetch' | 'downloads'>, router: ContentRouter, options: { policy: ReplicationPolicy, quotaBytes?: number }) {
     this.#repo = repo
     this.#fetcher = fetcher
     this.#router = router
@@ -68,6 +68,11 @@ export class Replicator {
     clearInterval(this.#flushTimer)
     await this.#running.catch(() => {})
     await this.#flushAtimes()
+  }
+
+  /** Resolves when the passes scheduled so far have run (tests, shutdown). */
+  async idle (): Promise<void> {
+    await this.#running
   }
 
   status (): ReplicationStatus {

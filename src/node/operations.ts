@@ -6,6 +6,7 @@ import { createBundle } from '../bundle/create.ts'
 import { exportDelta } from '../bundle/export.ts'
 import { importBundle, type ImportResult } from '../bundle/import.ts'
 import { verifyBundle } from '../bundle/verify.ts'
+import { readBundleHead } from '../bundle/reader.ts'
 import { formatPublicKey, parsePublicKey, readKeyFile } from '../trust/keys.ts'
 import { MirrormeshError, UsageError } from '../util/errors.ts'
 import { fsck } from './fsck.ts'
@@ -28,6 +29,26 @@ const str = (args: Args, name: string): string => {
   return value
 }
 const optStr = (args: Args, name: string): string | undefined => typeof args[name] === 'string' ? args[name] : undefined
+
+/** Bundles in seq order, so `import *.mmb` applies deltas in the order they were made. */
+async function oldestFirst (files: string[]): Promise<string[]> {
+  const keyed = await Promise.all(files.map(async (file, index) => {
+    try {
+      const { head } = await readBundleHead(file)
+      return { file, index, key: [head.publisher, head.seq] as const }
+    } catch {
+      return { file, index, key: undefined } // unreadable: its import reports why, in its place
+    }
+  }))
+  // Publishers keep the order they first appear in; within one, lower seq first.
+  const firstSeen = new Map<string, number>()
+  for (const k of keyed) if (k.key !== undefined && !firstSeen.has(k.key[0])) firstSeen.set(k.key[0], k.index)
+  const rank = (k: typeof keyed[number]): [number, number, number] => k.key === undefined ? [k.index, 0, k.index] : [firstSeen.get(k.key[0]) ?? k.index, k.key[1], k.index]
+  return keyed.sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)]
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]
+  }).map(k => k.file)
+}
 
 /** Every operation, by the name the control API uses. */
 export const operations: Record<string, Operation> = {
@@ -78,7 +99,7 @@ export const operations: Record<string, Operation> = {
     const files = args.files
     if (!Array.isArray(files) || files.length === 0 || !files.every(f => typeof f === 'string')) throw new UsageError('import needs at least one bundle file')
     const results: Array<ImportResult | { file: string, error: { name: string, message: string } }> = []
-    for (const file of files as string[]) {
+    for (const file of await oldestFirst(files as string[])) {
       try {
         results.push(await importBundle(repo, file, { onProgress: (done, total) => progress(`import ${file}`, done, total), signal }))
       } catch (err) {

@@ -19,9 +19,10 @@ before(async () => {
 after(async () => await cleanup())
 
 test('--help works on every command', async () => {
-  for (const args of [[], ['serve'], ['key'], ['key', 'new'], ['key', 'trust'], ['key', 'list'], ['key', 'untrust'], ['bundle'], ['bundle', 'create'], ['bundle', 'verify'], ['import'], ['export'], ['status'], ['gc'], ['fsck'], ['audit'], ['setup']]) {
-    const r = await cli([...args, '--help'])
-    assert.equal(r.code, 0, `${args.join(' ')} --help`)
+  const commands = [[], ['serve'], ['key'], ['key', 'new'], ['key', 'trust'], ['key', 'list'], ['key', 'untrust'], ['key', 'swarm'], ['bundle'], ['bundle', 'create'], ['bundle', 'verify'], ['import'], ['export'], ['status'], ['gc'], ['fsck'], ['audit'], ['setup']]
+  const results = await Promise.all(commands.map(async args => await cli([...args, '--help'])))
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.code, 0, `${commands[i]!.join(' ')} --help`)
     assert.match(r.stdout, /Usage: mirrormesh/)
   }
   const bad = await cli(['bogus'])
@@ -71,6 +72,14 @@ test('bundle create, verify, import, status, export, fsck, gc, audit', async () 
   assert.equal((gc.json as { removed: number }).removed, 0, 'everything is referenced')
   const audit = await cli(['--home', f('seed'), '--json', 'audit'])
   assert.deepEqual((audit.json as Array<{ event: string }>).map(e => e.event), ['trust', 'adopt-head', 'import', 'adopt-head', 'import'])
+})
+
+test('import takes bundles oldest first, whatever order they are given in', async () => {
+  const home = f('ordered')
+  assert.equal((await cli(['--home', home, 'key', 'trust', publisher])).code, 0)
+  const r = await cli(['--home', home, '--json', 'import', f('b2.mmb'), f('b1.mmb')])
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual((r.json as Array<{ seq: number }>).map(x => x.seq), [1, 2])
 })
 
 test('refusals exit 1 with a message that says what is wrong', async () => {
