@@ -22,7 +22,7 @@ function origin (ctx: Context): string {
 }
 
 /** Register the cargo routes. */
-export function registerCargoRoutes (router: Router, { content, metrics }: GatewayDeps): void {
+export function registerCargoRoutes (router: Router, { content }: GatewayDeps): void {
   router.get('/cargo/index/config.json', ctx => {
     ctx.state.route = 'cargo-config'
     ctx.set('Cache-Control', REVALIDATE)
@@ -48,6 +48,6 @@ export function registerCargoRoutes (router: Router, { content, metrics }: Gatew
     if (!isValidCrateName(crate) || !isSemverVersion(version)) fail(400, 'malformed crate name or version')
     const entry = await content.lookup(crateCatalogPath(crate, version))
     if (entry === undefined) fail(404, `no crate ${crate} ${version} here`)
-    await sendBlob(ctx, content, metrics, { cid: entry.cid, mtime: entry.mtime, contentType: 'application/gzip', cacheControl: IMMUTABLE }, `crate ${crate} ${version} is not held here`)
+    await sendBlob(ctx, content, { cid: entry.cid, mtime: entry.mtime, contentType: 'application/gzip', cacheControl: IMMUTABLE }, `crate ${crate} ${version} is not held here`)
   })
 }

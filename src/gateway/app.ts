@@ -35,10 +35,20 @@ export function createGatewayApp (content: GatewayContent, status: GatewayStatus
       await next()
     } catch (err) {
       const e = err as Error & { status?: number, expose?: boolean }
+      // Drop what the route had set (ETag, immutable Cache-Control, Content-Disposition…): they
+      // describe the resource, not this error, and a cache must not keep an error as immutable.
+      if (!ctx.headerSent) for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name)
       ctx.status = e.status ?? 500
       ctx.type = 'text/plain'
       ctx.body = e.expose === true || ctx.status < 500 ? `${e.message}\n` : 'internal error\n'
       if (ctx.status >= 500) log.error({ err: e, path: ctx.path }, 'request failed')
+    }
+    // Nothing answered (no route, or allowedMethods found none): a real 404. Set the status
+    // explicitly: assigning a body alone would make Koa answer 200.
+    if (ctx.status === 404 && ctx.body == null) {
+      ctx.status = 404
+      ctx.type = 'text/plain'
+      ctx.body = 'not found\n'
     }
     const route = String(ctx.state.route ?? 'other')
     metrics.requests.inc({ route, status: String(ctx.status) })
@@ -47,12 +57,6 @@ export function createGatewayApp (content: GatewayContent, status: GatewayStatus
   })
   app.use(router.routes())
   app.use(router.allowedMethods())
-  app.use(async ctx => {
-    if (ctx.status === 404 && ctx.body == null) {
-      ctx.type = 'text/plain'
-      ctx.body = 'not found\n'
-    }
-  })
   app.silent = true
   return app
 }

@@ -3,7 +3,7 @@ import type Router from '@koa/router'
 import { parseCid } from '../store/cid.ts'
 import type { GatewayDeps } from './app.ts'
 import { fail } from './fail.ts'
-import { IMMUTABLE, sendResource } from './send.ts'
+import { IMMUTABLE, sendBlob } from './send.ts'
 import { statusPage } from './status-page.ts'
 
 /** Register the core routes. */
@@ -16,9 +16,7 @@ export function registerCoreRoutes (router: Router, { content, status, metrics }
     } catch {
       fail(400, 'not a CID')
     }
-    const info = await content.stat(cid)
-    if (info === undefined) fail(404, `blob ${cid.toString()} is not held here or by any peer`)
-    await sendResource(ctx, content, { cid, size: info.size, mtime: info.mtime, contentType: 'application/octet-stream', cacheControl: IMMUTABLE })
+    await sendBlob(ctx, content, { cid, contentType: 'application/octet-stream', cacheControl: IMMUTABLE }, `blob ${cid.toString()} is not held here or by any peer`)
   })
 
   router.get('/api/status', async ctx => {

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'koa'
 import type { CID } from '../store/cid.ts'
+import { fail } from './fail.ts'
 import { etagMatches, notModifiedSince, parseRange } from './http.ts'
 import type { GatewayContent } from './interface.ts'
 
@@ -24,6 +25,21 @@ export interface Resource {
   bytes?: Uint8Array
 }
 
+/** A package blob to send: its size, and its mtime unless given, are what `content.stat` reports. */
+export type BlobResource = Omit<Resource, 'size' | 'mtime' | 'bytes'> & { mtime?: number }
+
+/**
+ * Answer with a package blob (a crate, a bottle, any CID), or 404 when this node cannot serve it.
+ * A catalog entry alone is not enough: with on-demand replication the catalog names blobs that are
+ * not held, and finding that out only when opening the stream would turn into a 500 (or, for HEAD,
+ * a 200 for bytes the GET then cannot send). The content layer counts hits and misses.
+ */
+export async function sendBlob (ctx: Context, content: GatewayContent, resource: BlobResource, notFound: string): Promise<void> {
+  const held = await content.stat(resource.cid)
+  if (held === undefined) fail(404, notFound)
+  await sendResource(ctx, content, { ...resource, size: held.size, mtime: resource.mtime ?? held.mtime })
+}
+
 /** Answer `ctx` with `resource`. */
 export async function sendResource (ctx: Context, content: GatewayContent, resource: Resource): Promise<void> {
   const etag = `"${resource.cid.toString()}"`
@@ -41,9 +57,11 @@ export async function sendResource (ctx: Context, content: GatewayContent, resou
   const ifRange = ctx.get('If-Range')
   if (ifRange !== '' && range !== undefined && ifRange !== etag && !notModifiedSince(ifRange, resource.mtime)) range = undefined
   if (range === 'unsatisfiable') {
-    ctx.set('Content-Range', `bytes */${resource.size}`)
+    // Status after body: Koa turns a null body with no explicit status into a 204.
+    ctx.type = 'text/plain'
+    ctx.body = 'range not satisfiable\n'
     ctx.status = 416
-    ctx.body = null
+    ctx.set('Content-Range', `bytes */${resource.size}`)
     return
   }
   const length = range === undefined ? resource.size : range.end - range.start + 1

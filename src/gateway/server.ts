@@ -12,11 +12,15 @@ export function parseHostPort (text: string): { host: string, port: number } {
   return { host: match[1] ?? match[2] ?? '', port }
 }
 
+/** How long a graceful close waits for in-flight responses before cutting them off. */
+export const CLOSE_GRACE_MS = 30_000
+
 /** A listening gateway. */
 export interface RunningGateway {
   server: Server
   url: string
-  close: () => Promise<void>
+  /** Stop accepting; resolve once in-flight responses finished, or were cut off after `graceMs`. */
+  close: (graceMs?: number) => Promise<void>
 }
 
 /** Listen on host:port; errors become one-line messages that say what to do. */
@@ -34,12 +38,25 @@ export async function listenGateway (app: Koa, host: string, port: number): Prom
   })
   const address = server.address() as AddressInfo
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  // While closing, a keep-alive connection that was busy becomes idle when its response ends; Node's
+  // server.close() only drops the connections idle at the moment it is called, so without this the
+  // close would wait for the keep-alive timeout (65 s) of every client that had a download in flight.
+  let closing = false
+  server.on('request', (_req, res) => {
+    if (closing && !res.headersSent) res.setHeader('Connection', 'close')
+    res.once('close', () => { if (closing) setImmediate(() => server.closeIdleConnections()) })
+  })
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
-    // Stop accepting, let in-flight responses finish, drop idle keep-alive connections.
-    close: async () => await new Promise<void>(resolve => {
-      server.close(() => resolve())
+    // Stop accepting, let in-flight responses finish, drop keep-alive connections as they go idle.
+    // A client that stopped reading must not keep the process alive forever: after the grace period
+    // its connection is cut (it sees a truncated body, never a complete-looking wrong one).
+    close: async (graceMs = CLOSE_GRACE_MS) => await new Promise<void>(resolve => {
+      closing = true
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+      timer.unref()
+      server.close(() => { clearTimeout(timer); resolve() })
       server.closeIdleConnections()
     })
   }

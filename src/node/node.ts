@@ -60,7 +60,8 @@ export class MirrormeshNode {
         const started = mesh = await Mesh.start(repo, options.mesh)
         cleanup.unshift(async () => await started.stop())
       }
-      const local = new RepoContent(repo)
+      // Mesh nodes count hits and misses in MeshContent; a store-only node counts them here.
+      const local = new RepoContent(repo, mesh === undefined ? metrics : undefined)
       const content = mesh === undefined ? local : mesh.content(local, metrics)
       const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics)
       const gateway = await listenGateway(app, options.gateway.host, options.gateway.port)

@@ -115,7 +115,7 @@ test('while serve runs, the CLI goes through it; --watch imports dropped bundles
   const home = f('served')
   assert.equal((await cli(['--home', home, 'key', 'trust', publisher])).code, 0)
   await mkdir(f('inbox'))
-  const node = await startServe(['--home', home, '--gateway', '127.0.0.1:0', '--watch', f('inbox')])
+  const node = await startServe(['--home', home, '--gateway', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-plane', '127.0.0.1:0', '--no-mdns', '--watch', f('inbox')])
   try {
     const status = await cli(['--home', home, '--json', 'status'])
     assert.equal(status.code, 0, status.stderr)

@@ -40,6 +40,12 @@ export function registerServe (program: Command): void {
     .addHelpText('after', '\nExamples:\n  mirrormesh serve\n  mirrormesh serve --gateway 0.0.0.0:7680 --replicate full --watch /srv/incoming\n  mirrormesh serve --bootstrap /ip4/10.0.0.5/tcp/7681/p2p/12D3KooW…')
     .action(async (flags: ServeFlags, command: Command) => {
       const options = globals(command)
+      // Listen for signals before anything starts, so a stop that arrives early is still graceful.
+      // The first signal stops; repeats (e.g. from the bin shim and a process group) are ignored.
+      const stopped = new Promise<void>(resolve => {
+        process.on('SIGINT', () => resolve())
+        process.on('SIGTERM', () => resolve())
+      })
       if (flags.replicate !== 'full' && flags.replicate !== 'on-demand') throw new UsageError(`--replicate ${flags.replicate}: expected full or on-demand`)
       const dataPlane = parseHostPort(flags.dataPlane)
       const { MirrormeshNode } = await import('../../node/node.ts')
@@ -62,11 +68,7 @@ export function registerServe (program: Command): void {
       const ready = { gateway: node.gateway.url, home: node.repo.home, peerId: node.mesh?.host.peerId.toString() ?? null, addrs: node.mesh?.host.getMultiaddrs().map(String) ?? [] }
       if (options.json === true) process.stdout.write(JSON.stringify({ ready }) + '\n')
       else process.stdout.write(`mirrormesh is serving ${ready.home}\n  gateway ${ready.gateway}\n${ready.addrs.map(a => `  peer    ${a}\n`).join('')}\n${clientSetup(ready.gateway).cargoConfig}\n${clientSetup(ready.gateway).brewEnv}\nCtrl-C stops it.\n`)
-      // The first signal stops gracefully; repeats (e.g. from the bin shim and a process group) are ignored.
-      await new Promise<void>(resolve => {
-        process.on('SIGINT', resolve)
-        process.on('SIGTERM', resolve)
-      })
+      await stopped
       await node.stop()
     })
 }
