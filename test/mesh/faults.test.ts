@@ -107,8 +107,9 @@ test('bad bytes from one peer: it is dropped, the fetch completes from another; 
   // A third replica joins; kill one replica while the 48 MiB blob is in flight: the download
   // completes from the other (the bad peer stays avoided).
   await trust(f('good2'), publisher)
-  const good2 = await node('good2', ['--bootstrap', good.addrs[0] ?? '', '--replicate', 'full'])
+  const good2 = await node('good2', ['--bootstrap', good.addrs[0] ?? '', '--bootstrap', lazy.addrs[0] ?? '', '--replicate', 'full'])
   await waitFor('the third replica', async () => (await status(good2)).replication.held === 4, 60_000)
+  await waitFor('the lazy peer to be connected to it', async () => ((await status(lazy)).peers as string[]).includes(good2.peerId))
   const res = await fetch(`${lazy.gateway}/cargo/crates/bigtwo/1.0.0/download`)
   assert.equal(res.status, 200)
   const reader = res.body!.getReader()
