@@ -93,7 +93,7 @@ test('bad bytes from one peer: it is dropped, the fetch completes from another; 
   const boot = ['--bootstrap', seed.addrs[0] ?? '']
   const good = await node('good', [...boot, '--replicate', 'full'])
   const bad = await node('bad', [...boot, '--replicate', 'full'])
-  await waitFor('both replicas', async () => (await Promise.all([good, bad].map(status))).every(s => s.replication.held === 4 && s.replication.wanted === 4), 60_000)
+  await waitFor('both replicas', async () => (await Promise.all([good, bad].map(status))).every(s => s.replication.held === 4 && s.replication.wanted === 4), 180_000)
   await seed.stop() // from here on the replicas are the only sources
   await corruptHeldBlob(f('bad'), bigSha.bigone ?? '')
   const lazy = await node('lazy', ['--bootstrap', good.addrs[0] ?? '', '--bootstrap', bad.addrs[0] ?? ''])
@@ -108,7 +108,7 @@ test('bad bytes from one peer: it is dropped, the fetch completes from another; 
   // completes from the other (the bad peer stays avoided).
   await trust(f('good2'), publisher)
   const good2 = await node('good2', ['--bootstrap', good.addrs[0] ?? '', '--bootstrap', lazy.addrs[0] ?? '', '--replicate', 'full'])
-  await waitFor('the third replica', async () => (await status(good2)).replication.held === 4, 60_000)
+  await waitFor('the third replica', async () => (await status(good2)).replication.held === 4, 180_000)
   await waitFor('the lazy peer to be connected to it', async () => ((await status(lazy)).peers as string[]).includes(good2.peerId))
   const res = await fetch(`${lazy.gateway}/cargo/crates/bigtwo/1.0.0/download`)
   assert.equal(res.status, 200)

@@ -71,7 +71,7 @@ test('a seed and four peers converge; on-demand peers fetch from peers; cargo wo
   // A new import at the running seed goes through its control API and reaches every peer.
   const imported = await cli(['--home', f('seed'), 'import', f('b2.mmb')])
   assert.equal(imported.code, 0, imported.stderr)
-  await waitFor('every peer to adopt seq 2', async () => (await Promise.all(peers.map(async p => await seqOf(p, publisher)))).every(s => s === 2), 20_000)
+  await waitFor('every peer to adopt seq 2', async () => (await Promise.all(peers.map(async p => await seqOf(p, publisher)))).every(s => s === 2), 90_000)
   await waitFor('full peers to hold the new blobs', async () => (await Promise.all(full.map(status))).every(s => s.replication.wanted === 8 && s.replication.held === 8))
 
   // The audit log of a peer records where its heads came from.

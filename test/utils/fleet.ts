@@ -32,7 +32,7 @@ export async function status (node: FleetNode): Promise<Record<string, any>> { /
 }
 
 /** Poll `check` until it returns true, or fail after `timeoutMs` with `what`. */
-export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {
