@@ -4,10 +4,11 @@
  * A crash before that batch leaves the store as it was; after it, recovery finishes the moves.
  */
 import { randomBytes } from 'node:crypto'
-import { basename } from 'node:path'
+import { basename, dirname } from 'node:path'
 import type { Repo } from '../node/repo.ts'
 import { parseCid } from '../store/cid.ts'
 import { seqKey } from '../store/database.ts'
+import { fsyncDir, SyncQueue } from '../store/blob-store.ts'
 import { verifyStream } from '../store/sinks.ts'
 import { judgeHead, type Verdict } from '../trust/adopt.ts'
 import type { SignedHead } from '../trust/head.ts'
@@ -40,6 +41,9 @@ export async function importBundle (repo: Repo, file: string, options: ImportOpt
   const id = `import-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
   const staging = await repo.blobs.stagingDir(id)
   const moves: Array<[string, string]> = []
+  // Staged files are fsynced in the background while the next ones are read, and all of them
+  // (and the staging directory) are on disk before the commit batch below.
+  const syncs = new SyncQueue()
   let alreadyHeld = 0
   let verdict: Verdict = 'adopt'
   let current: SignedHead | undefined
@@ -57,11 +61,14 @@ export async function importBundle (repo: Repo, file: string, options: ImportOpt
           alreadyHeld++
           return
         }
-        const staged = await repo.blobs.stage(blob.stream, { cid: blob.cid, size: blob.size }, staging)
+        const staged = await repo.blobs.stage(blob.stream, { cid: blob.cid, size: blob.size }, staging, { syncs })
         moves.push([basename(staged.file), blob.cid.toString()])
       }
     })
     const { head } = result
+    await syncs.flush()
+    await fsyncDir(staging)
+    await fsyncDir(dirname(staging))
     // A delta names nodes it does not carry: this node must hold them (it must hold the base).
     for (const cid of result.externalNodes) {
       if (!await repo.nodes.has(cid)) {
@@ -92,11 +99,13 @@ export async function importBundle (repo: Repo, file: string, options: ImportOpt
       batch.put(repo.nextAuditKey(), { time, event: 'import', file: basename(file), publisher: head.publisher, seq: head.seq, verdict, nodes: result.nodes.length, blobs: result.blobs.length, blobBytes }, { sublevel: repo.db.audit })
       batch.put(id, { moves }, { sublevel: repo.db.pending })
       await batch.write()
+      // If this process dies before the record is dropped, recovery redoes it (the moves are idempotent).
       await repo.finishMoves(id, { moves })
       if (verdict === 'adopt') repo.emit('head', head)
       return { file, publisher: head.publisher, seq: head.seq, previousSeq: current?.seq ?? null, verdict, nodes: result.nodes.length, blobs: result.blobs.length, blobBytes, alreadyHeld }
     })
   } catch (err) {
+    await syncs.settle()
     await repo.blobs.removeStaging(id)
     throw err
   }

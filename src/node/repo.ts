@@ -8,9 +8,8 @@
 import { EventEmitter } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BlobStore, fsyncDir } from '../store/blob-store.ts'
+import { BlobStore } from '../store/blob-store.ts'
 import type { CID } from '../store/cid.ts'
-import { parseCid } from '../store/cid.ts'
 import { Database, seqKey } from '../store/database.ts'
 import type { NodeStore } from '../catalog/node-store.ts'
 import type { CatalogReader } from '../catalog/draft.ts'
@@ -19,7 +18,6 @@ import { getEntry, listPrefix } from '../catalog/tree.ts'
 import { openSignedHead, type SignedHead } from '../trust/head.ts'
 import { NotFoundError } from '../util/errors.ts'
 import { Mutex } from '../util/mutex.ts'
-import { rename, stat } from 'node:fs/promises'
 
 /** One line of the audit log. */
 export interface AuditEvent {
@@ -114,18 +112,7 @@ export class Repo extends EventEmitter<RepoEvents> {
 
   /** Move an import's staged blobs into place (idempotent), then forget the record. */
   async finishMoves (id: string, pending: PendingMoves): Promise<void> {
-    const dirs = new Set<string>()
-    for (const [name, cidText] of pending.moves) {
-      const cid = parseCid(cidText)
-      const target = this.blobs.path(cid)
-      const file = this.blobs.stagingPath(id, name)
-      if (await exists(file)) {
-        await mkdir(join(target, '..'), { recursive: true })
-        await rename(file, target)
-        dirs.add(join(target, '..'))
-      }
-    }
-    for (const dir of dirs) await fsyncDir(dir)
+    await this.blobs.publishStaged(id, pending.moves)
     await this.db.pending.del(id)
     await this.blobs.removeStaging(id)
   }
@@ -209,13 +196,3 @@ export class Repo extends EventEmitter<RepoEvents> {
     return undefined
   }
 }
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch {
-    return false
-  }
-}
-
