@@ -5,13 +5,14 @@
  *
  *   GET /p2p/blobs/{cid}   Authorization: Bearer {ticket}   Range: bytes=a-b
  */
-import { createReadStream } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { pipeline } from 'node:stream/promises'
 import type { BlobStore } from '../store/blob-store.ts'
 import { parseCid } from '../store/cid.ts'
 import { parseRange } from '../gateway/http.ts'
+import type { ByteRange } from '../gateway/interface.ts'
 import { MirrormeshError } from '../util/errors.ts'
 import { logger } from '../util/logger.ts'
 import type { Download } from './download.ts'
@@ -27,10 +28,15 @@ export interface DataPlaneSources {
   download: (cid: string) => Download | undefined
 }
 
+/** Reads of held blobs for peers, and how many such buffers are kept for reuse. */
+const SEND_BUFFER = 256 << 10
+const SEND_POOL = 64
+
 /** The running data plane. */
 export class DataPlane {
   readonly #server: Server
   readonly #sources: DataPlaneSources
+  readonly #buffers: Buffer[] = []
   bytesServed = 0
   port = 0
 
@@ -70,17 +76,238 @@ export class DataPlane {
     if (range === 'unsatisfiable') return end(res, 416, { 'content-range': `bytes */${total}` })
     const wanted = range ?? { start: 0, end: total - 1 }
     if (size === undefined && download !== undefined && !download.hasRange(wanted)) return end(res, 404)
+    let file: FileHandle | undefined
+    if (size !== undefined) {
+      try { file = await open(this.#sources.store.path(cid), 'r') } catch { return end(res, 404) } // evicted meanwhile
+    }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
-    const source = size !== undefined
-      ? createReadStream(this.#sources.store.path(cid), { start: wanted.start, end: wanted.end, highWaterMark: 1 << 20 })
-      : (download as Download).stream(wanted)
+    if (file !== undefined) {
+      await this.#sendFile(file, wanted, res).catch(err => {
+        log.debug({ err: (err as Error).message }, 'data plane response ended early')
+        res.destroy()
+      }).finally(() => file.close())
+      return
+    }
+    const source = (download as Download).stream(wanted)
     source.on('data', (chunk: Buffer) => { this.bytesServed += chunk.length })
     await pipeline(source, res).catch(err => log.debug({ err: (err as Error).message }, 'data plane response ended early'))
+  }
+
+  /**
+   * Send `range` of a held blob through a few reused buffers: a buffer goes back to the pool when
+   * the socket has taken its bytes. A read stream's fresh buffer per read made a full GC per 64 MiB
+   * served, which cost the seed more CPU than the reads and writes themselves.
+   */
+  async #sendFile (file: FileHandle, range: ByteRange, res: ServerResponse): Promise<void> {
+    let position = range.start
+    while (position <= range.end) {
+      if (res.destroyed) throw new Error('client went away')
+      const buffer = this.#buffers.pop() ?? Buffer.allocUnsafe(SEND_BUFFER)
+      const { bytesRead } = await file.read(buffer, 0, Math.min(SEND_BUFFER, range.end - position + 1), position)
+      if (bytesRead === 0) {
+        this.#buffers.push(buffer)
+        throw new Error('blob file is shorter than its size')
+      }
+      position += bytesRead
+      this.bytesServed += bytesRead
+      const more = res.write(buffer.subarray(0, bytesRead), () => { if (this.#buffers.length < SEND_POOL) this.#buffers.push(buffer) })
+      if (!more) {
+        await new Promise<void>(resolve => {
+          const done = (): void => { res.off('drain', done); res.off('close', done); resolve() }
+          res.on('drain', done)
+          res.on('close', done)
+        })
+      }
+    }
+    res.end()
   }
 }
 
 function end (res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-length': 0, ...headers }).end()
+}
+
+/** A data-plane response: status, lower-cased headers, and exactly `content-length` body bytes. */
+export interface DataResponse {
+  status: number
+  headers: Record<string, string>
+  body: AsyncIterable<Buffer>
+}
+
+/** Longest response head accepted. */
+const MAX_HEAD = 16 << 10
+/** Body buffers queued before the socket is paused (each is one socket read, ≤ 64 KiB). */
+const HIGH_WATER = 32
+/** An idle socket older than this is not reused: the server may be closing it (keepAliveTimeout 30 s). */
+const IDLE_REUSE_MS = 20_000
+const MAX_IDLE_PER_ORIGIN = 16
+
+interface Pooled { socket: Socket, idleSince: number }
+
+/**
+ * A minimal HTTP/1.1 client for the data plane, on plain sockets with keep-alive. Node's HTTP
+ * client copies every body byte out of the socket's buffer into a fresh one (llhttp's on_body →
+ * Buffer::Copy): at data-plane rates that copy, and the garbage it makes (a full GC per 64 MiB of
+ * buffers), cost more than everything else a fetch does. Here the body is the socket's own
+ * buffers. It speaks only what the data plane serves: GET, responses with Content-Length.
+ */
+export class DataPlaneClient {
+  readonly #idle = new Map<string, Pooled[]>()
+  #closed = false
+
+  /** GET `path` from `origin` (`http://host:port`). Throws on connection errors and malformed answers. */
+  async get (origin: string, path: string, headers: Record<string, string>, timeoutMs = 30_000): Promise<DataResponse> {
+    const { hostname, port } = new URL(origin)
+    const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+    const head = `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`
+    const reused = this.#take(origin)
+    try {
+      return await this.#exchange(origin, reused ?? this.#connect(host, Number(port)), head, timeoutMs)
+    } catch (err) {
+      // A kept-alive socket the server closed meanwhile: once more on a fresh one (GET is idempotent).
+      if (reused === undefined || (err as { beforeResponse?: boolean }).beforeResponse !== true) throw err
+      return await this.#exchange(origin, this.#connect(host, Number(port)), head, timeoutMs)
+    }
+  }
+
+  /** Close every idle socket; later requests fail. */
+  destroy (): void {
+    this.#closed = true
+    for (const list of this.#idle.values()) for (const { socket } of list) socket.destroy()
+    this.#idle.clear()
+  }
+
+  #connect (host: string, port: number): Socket {
+    if (this.#closed) throw new Error('data plane client closed')
+    const socket = connect({ host, port, noDelay: true })
+    socket.on('error', () => {}) // reported through the request that uses it; idle ones just go
+    return socket
+  }
+
+  #take (origin: string): Socket | undefined {
+    const list = this.#idle.get(origin) ?? []
+    for (let item = list.pop(); item !== undefined; item = list.pop()) {
+      if (!item.socket.destroyed && Date.now() - item.idleSince < IDLE_REUSE_MS) return item.socket
+      item.socket.destroy()
+    }
+    return undefined
+  }
+
+  #release (origin: string, socket: Socket): void {
+    const list = this.#idle.get(origin) ?? []
+    if (this.#closed || socket.destroyed || list.length >= MAX_IDLE_PER_ORIGIN) {
+      socket.destroy()
+      return
+    }
+    list.push({ socket, idleSince: Date.now() })
+    this.#idle.set(origin, list)
+    socket.once('close', () => {
+      const at = list.findIndex(item => item.socket === socket)
+      if (at >= 0) list.splice(at, 1)
+    })
+  }
+
+  /** Send the request head; resolve with the response once its head is in. */
+  async #exchange (origin: string, socket: Socket, head: string, timeoutMs: number): Promise<DataResponse> {
+    socket.removeAllListeners('close')
+    socket.setTimeout(timeoutMs)
+    const queue: Buffer[] = []
+    let failure: Error | undefined
+    let ended = false
+    let notify: (() => void) | undefined
+    let remaining = 0
+    let headBytes: Buffer = Buffer.alloc(0)
+    let response: DataResponse | undefined
+    const wake = (): void => { const n = notify; notify = undefined; n?.() }
+    return await new Promise<DataResponse>((resolve, reject) => {
+      const cleanup = (): void => {
+        socket.off('data', onData)
+        socket.off('error', onError)
+        socket.off('close', onClose)
+        socket.off('timeout', onTimeout)
+        socket.setTimeout(0)
+      }
+      const fail = (err: Error): void => {
+        if (failure !== undefined || ended) return
+        failure = err
+        cleanup()
+        socket.destroy()
+        if (response === undefined) reject(Object.assign(err, { beforeResponse: headBytes.length === 0 }))
+        wake()
+      }
+      const finish = (): void => {
+        ended = true
+        cleanup()
+        if (response?.headers.connection?.toLowerCase() === 'close') {
+          socket.destroy()
+        } else {
+          socket.resume() // an idle socket must see the server's FIN
+          this.#release(origin, socket)
+        }
+        wake()
+      }
+      const onBody = (data: Buffer): void => {
+        if (data.length > remaining) return fail(new Error('data plane sent more than Content-Length'))
+        remaining -= data.length
+        if (data.length > 0) queue.push(data)
+        if (queue.length >= HIGH_WATER) socket.pause()
+        if (remaining === 0) finish()
+        else wake()
+      }
+      const onData = (data: Buffer): void => {
+        if (response !== undefined) return onBody(data)
+        headBytes = headBytes.length === 0 ? data : Buffer.concat([headBytes, data])
+        const end = headBytes.indexOf('\r\n\r\n')
+        if (end < 0) {
+          if (headBytes.length > MAX_HEAD) fail(new Error('data plane response head too long'))
+          return
+        }
+        const lines = headBytes.subarray(0, end).toString('latin1').split('\r\n')
+        const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1]
+        const fields: Record<string, string> = {}
+        for (const line of lines.slice(1)) {
+          const colon = line.indexOf(':')
+          if (colon > 0) fields[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+        }
+        const length = Number(fields['content-length'])
+        if (status === undefined || fields['transfer-encoding'] !== undefined || !Number.isSafeInteger(length) || length < 0) {
+          return fail(new Error('data plane sent a response without a usable Content-Length'))
+        }
+        remaining = length
+        response = { status: Number(status), headers: fields, body: body() }
+        resolve(response)
+        const rest = headBytes.subarray(end + 4)
+        if (rest.length > 0 || remaining === 0) onBody(rest)
+      }
+      const onError = (err: Error): void => fail(err)
+      const onClose = (): void => fail(new Error('data plane connection closed'))
+      const onTimeout = (): void => fail(new Error('data plane timeout'))
+      async function * body (): AsyncGenerator<Buffer> {
+        try {
+          while (true) {
+            const next = queue.shift()
+            if (next !== undefined) {
+              if (queue.length < HIGH_WATER / 2 && socket.isPaused() && !ended) socket.resume()
+              yield next
+              continue
+            }
+            if (failure !== undefined) throw failure
+            if (ended) return
+            await new Promise<void>(resolve => { notify = resolve })
+          }
+        } finally {
+          // Left before the end (a bad chunk, an abort): the socket is mid-body, unusable.
+          if (!ended) fail(new Error('data plane response abandoned'))
+        }
+      }
+      socket.on('data', onData)
+      socket.on('error', onError)
+      socket.on('close', onClose)
+      socket.on('timeout', onTimeout)
+      socket.resume()
+      socket.write(head)
+    })
+  }
 }

@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { createReadStream } from 'node:fs'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -14,9 +13,15 @@ import type { BlobStore } from '../store/blob-store.ts'
 import type { CID } from '../store/cid.ts'
 import { cidFromSha256, sameCid } from '../store/cid.ts'
 import { CHUNK_SIZE, chunkCount, chunkDigest } from '../store/hash.ts'
-import { verifyStream } from '../store/sinks.ts'
 import { IntegrityError } from '../util/errors.ts'
 import type { ByteRange } from '../gateway/interface.ts'
+
+/** Buffers per writev call (IOV_MAX is 1024 on Linux). */
+const WRITEV_MAX = 512
+/** Verified chunks kept in memory for readers, who are usually right behind the download. */
+const RECENT_CHUNKS = 4
+/** Reads of the temp file and of the published blob. */
+const READ_SIZE = 1 << 20
 
 interface DownloadEvents {
   chunk: [number]
@@ -38,10 +43,21 @@ export class Download extends EventEmitter<DownloadEvents> {
   #handle: Promise<FileHandle> | undefined
   #state: 'running' | 'done' | 'failed' = 'running'
   #error: Error | undefined
-  /** Chunk indexes someone is waiting to read, first. */
-  readonly wanted = new Set<number>()
+  /** Chunk indexes a reader is blocked on, and since when (ms since epoch): fetched first. */
+  readonly wanted = new Map<number, number>()
   /** Settles when the blob is published (or the download failed). */
   readonly finished: Promise<void>
+  /**
+   * The last few verified chunks, as received: readers (the gateway's client, peers) take them
+   * from here instead of reading them back, which saves a copy and the garbage of a new buffer per
+   * read (each 64 MiB of new buffers costs Node a full GC).
+   */
+  readonly #recent = new Map<number, Uint8Array[]>()
+  /** The whole-file hash, taken from the temp file as the verified prefix grows (see #finish). */
+  readonly #whole = createHash('sha256')
+  #wholeAt = 0
+  #wholePump: Promise<void> = Promise.resolve()
+  #scratch: Buffer | undefined
 
   constructor (store: BlobStore, cid: CID, size: number, digests: Uint8Array | undefined, tmpDir: string) {
     super()
@@ -112,11 +128,28 @@ export class Download extends EventEmitter<DownloadEvents> {
     const handle = await this.#open()
     const hash = createHash('sha256')
     let position = range.start
+    // Bytes are hashed as they come and written in few large writes (one per signed chunk): a
+    // write per socket read (64 KiB) costs a thread-pool round trip each and halved throughput.
+    let pending: Uint8Array[] = []
+    let pendingBytes = 0
+    let written = range.start
+    const flush = async (): Promise<void> => {
+      const batch = pending
+      pending = []
+      pendingBytes = 0
+      for (let at = 0; at < batch.length; at += WRITEV_MAX) {
+        const part = batch.slice(at, at + WRITEV_MAX)
+        await handle.writev(part, written)
+        for (const b of part) written += b.length
+      }
+    }
     for await (const data of body) {
       if (position + data.length > range.end + 1) throw new IntegrityError(`peer sent more than the ${expected} bytes of chunk ${index}`)
       hash.update(data)
-      await handle.write(data, 0, data.length, position)
+      pending.push(data)
+      pendingBytes += data.length
       position += data.length
+      if (pendingBytes >= CHUNK_SIZE && position <= range.end) await flush() // a one-chunk blob bigger than a chunk
     }
     if (position !== range.end + 1) throw new IntegrityError(`peer sent ${position - range.start} of the ${expected} bytes of chunk ${index}`)
     const digest = hash.digest()
@@ -125,20 +158,56 @@ export class Download extends EventEmitter<DownloadEvents> {
       : Buffer.from(chunkDigest(this.#digests, index)).equals(digest)
     if (!ok) throw new IntegrityError(`chunk ${index} of ${this.cid.toString()} does not match its signed hash`)
     if (this.verified[index] === 1 || this.#state !== 'running') return
+    const received = written === range.start ? pending : undefined // the whole chunk is still in memory
+    await flush()
+    if (this.verified[index] === 1 || this.#state !== 'running') return
+    if (received !== undefined) {
+      this.#recent.set(index, received)
+      for (const old of this.#recent.keys()) if (this.#recent.size > RECENT_CHUNKS) this.#recent.delete(old)
+    }
     this.verified[index] = 1
     this.#verifiedCount++
     this.wanted.delete(index)
     this.emit('chunk', index)
+    this.#hashPrefix()
     if (this.#verifiedCount === this.count) await this.#finish()
+  }
+
+  /**
+   * Feed the whole-file hash from the temp file up to the end of the verified prefix. It runs while
+   * later chunks arrive, so the check before publishing costs no extra wait at the end; it reads the
+   * file back (from the page cache), so what is checked is what will be published.
+   */
+  #hashPrefix (): void {
+    this.#wholePump = this.#wholePump.then(async () => {
+      let prefix = 0
+      while (prefix < this.count && this.verified[prefix] === 1) prefix++
+      const end = prefix === this.count ? this.size : prefix * this.chunkSize
+      if (this.#wholeAt >= end || this.#state === 'failed') return
+      const handle = await this.#open()
+      this.#scratch ??= Buffer.allocUnsafe(READ_SIZE)
+      while (this.#wholeAt < end) {
+        const { bytesRead } = await handle.read(this.#scratch, 0, Math.min(READ_SIZE, end - this.#wholeAt), this.#wholeAt)
+        if (bytesRead === 0) throw new IntegrityError(`temp file of ${this.cid.toString()} is shorter than its verified chunks`)
+        this.#whole.update(this.#scratch.subarray(0, bytesRead))
+        this.#wholeAt += bytesRead
+      }
+    })
+    this.#wholePump.catch(() => {}) // #finish reports it
   }
 
   /** Every chunk is in: check the whole file against the CID, then publish it. */
   async #finish (): Promise<void> {
     try {
+      this.#hashPrefix()
+      await this.#wholePump
+      const actual = cidFromSha256(this.#whole.digest())
+      if (this.#wholeAt !== this.size || !sameCid(actual, this.cid)) throw new IntegrityError(`content hashes to ${actual.toString()}, expected ${this.cid.toString()}`)
       await (await this.#handle)?.sync()
       await this.#closeHandle()
-      await verifyStream(createReadStream(this.file, { highWaterMark: 1 << 20 }), this.cid, this.size)
+      this.#scratch = undefined
       await this.#store.publish(this.file, this.cid)
+      this.#recent.clear()
       this.#state = 'done'
       this.emit('done')
     } catch (err) {
@@ -151,6 +220,7 @@ export class Download extends EventEmitter<DownloadEvents> {
     if (this.#state !== 'running') return
     this.#state = 'failed'
     this.#error = err
+    this.#recent.clear()
     void this.#closeHandle()
     void rm(this.file, { force: true })
     this.emit('failed', err)
@@ -160,7 +230,7 @@ export class Download extends EventEmitter<DownloadEvents> {
   async #whenChunk (index: number, signal?: AbortSignal): Promise<void> {
     if (this.verified[index] === 1 || this.#state === 'done') return
     if (this.#state === 'failed') throw this.#error ?? new Error('download failed')
-    this.wanted.add(index)
+    if (!this.wanted.has(index)) this.wanted.set(index, Date.now())
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
         if (this.verified[index] === 1 || this.#state === 'done') { cleanup(); resolve() } else if (this.#state === 'failed') { cleanup(); reject(this.#error ?? new Error('download failed')) }
@@ -179,21 +249,16 @@ export class Download extends EventEmitter<DownloadEvents> {
     })
   }
 
-  /** Read verified bytes of `range` from wherever they are now (temp file, or the published blob). */
-  async #read (start: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length)
+  /**
+   * Open the bytes for reading wherever they are now: the temp file, or the published blob. A
+   * handle stays valid when the temp file is renamed into the store, so one open serves a stream.
+   */
+  async #openForRead (): Promise<FileHandle> {
     for (const path of this.#state === 'done' ? [this.#store.path(this.cid)] : [this.file, this.#store.path(this.cid)]) {
-      let handle: FileHandle
       try {
-        handle = await open(path, 'r')
+        return await open(path, 'r')
       } catch {
         continue // renamed into the store meanwhile: read from there
-      }
-      try {
-        const { bytesRead } = await handle.read(buffer, 0, length, start)
-        return buffer.subarray(0, bytesRead)
-      } finally {
-        await handle.close()
       }
     }
     throw new Error(`blob ${this.cid.toString()} vanished while being read`)
@@ -201,17 +266,64 @@ export class Download extends EventEmitter<DownloadEvents> {
 
   /** A stream of `range` that yields each chunk as soon as it is verified, in order. */
   stream (range?: ByteRange, signal?: AbortSignal): Readable {
-    return Readable.from(this.#chunksInOrder(range ?? { start: 0, end: this.size - 1 }, signal), { objectMode: false })
+    const wanted = range ?? { start: 0, end: this.size - 1 }
+    // Its first chunk is wanted now, not when the consumer first reads: the fetcher's first pull.
+    const first = Math.floor(wanted.start / this.chunkSize)
+    if (this.#state === 'running' && this.verified[first] === 0 && !this.wanted.has(first)) this.wanted.set(first, Date.now())
+    return Readable.from(this.#chunksInOrder(wanted, signal), { objectMode: false })
   }
 
-  async * #chunksInOrder (wanted: ByteRange, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    let position = wanted.start
-    while (position <= wanted.end) {
-      const index = Math.floor(position / this.chunkSize)
-      await this.#whenChunk(index, signal)
-      const end = Math.min(this.chunkRange(index).end, wanted.end)
-      for (let at = position; at <= end; at += 1 << 20) yield await this.#read(at, Math.min(1 << 20, end - at + 1))
-      position = end + 1
+  /**
+   * Where the earliest reader will next need a chunk that is not verified yet (undefined: no
+   * reader is waiting or will wait): the fetcher takes chunks in order from there.
+   */
+  readerPosition (): number | undefined {
+    let best: number | undefined
+    for (const cursor of this.#cursors) {
+      let at = cursor.next
+      while (at <= cursor.last && this.verified[at] === 1) at++
+      if (at <= cursor.last && (best === undefined || at < best)) best = at
+    }
+    return best
+  }
+
+  /** Readers' positions (chunk indexes), for `readerPosition`. */
+  readonly #cursors = new Set<{ next: number, last: number }>()
+
+  async * #chunksInOrder (wanted: ByteRange, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    let handle: FileHandle | undefined
+    const cursor = { next: Math.floor(wanted.start / this.chunkSize), last: Math.floor(wanted.end / this.chunkSize) }
+    this.#cursors.add(cursor)
+    try {
+      let position = wanted.start
+      while (position <= wanted.end) {
+        const index = cursor.next = Math.floor(position / this.chunkSize)
+        await this.#whenChunk(index, signal)
+        const end = Math.min(this.chunkRange(index).end, wanted.end)
+        const held = this.#recent.get(index)
+        if (held !== undefined) {
+          // Verified bytes as received: yield the parts of them within [position, end].
+          let at = this.chunkRange(index).start
+          for (const data of held) {
+            const from = Math.max(position, at)
+            const to = Math.min(end + 1, at + data.length)
+            if (from < to) yield data.subarray(from - at, to - at)
+            at += data.length
+          }
+        } else {
+          handle ??= await this.#openForRead()
+          for (let at = position; at <= end; at += READ_SIZE) {
+            const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, end - at + 1))
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, at)
+            if (bytesRead !== buffer.length) throw new Error(`blob ${this.cid.toString()} is shorter than its verified chunks`)
+            yield buffer
+          }
+        }
+        position = end + 1
+      }
+    } finally {
+      this.#cursors.delete(cursor)
+      await handle?.close()
     }
   }
 }

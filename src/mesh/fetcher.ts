@@ -3,14 +3,18 @@
  * from several of them in parallel over the data plane, verify each chunk, and route around
  * failures — a peer that sends bad bytes is dropped and avoided; one that vanishes mid-transfer
  * just loses its chunks to another source. Concurrent requests for one blob share one download.
+ * Which chunk comes from whom is `chunk-plan.ts`.
  */
-import { Agent, request, type IncomingMessage } from 'node:http'
 import type { PeerId } from '@libp2p/interface'
+import { walk } from '../catalog/tree.ts'
 import type { Repo } from '../node/repo.ts'
 import type { CID } from '../store/cid.ts'
+import { CHUNK_SIZE } from '../store/hash.ts'
 import { IntegrityError, NotFoundError } from '../util/errors.ts'
 import { logger } from '../util/logger.ts'
 import { askAvailability, type Availability } from './blob-protocol.ts'
+import { planPulls } from './chunk-plan.ts'
+import { DataPlaneClient } from './data-plane.ts'
 import { Download } from './download.ts'
 import type { Host } from './host.ts'
 import type { ContentRouter } from './interface.ts'
@@ -23,9 +27,40 @@ const PER_SOURCE = 3
 const NO_SOURCE_TIMEOUT = 20_000
 /** How long a peer that sent bad bytes is avoided. */
 const PENALTY_MS = 10 * 60_000
+/**
+ * Asking every connected peer again: soon after the start (other downloaders of the same blob
+ * show up once they verify a chunk), then less and less often.
+ */
+const FIRST_REDISCOVERY_MS = 500
+const MAX_REDISCOVERY_MS = 5_000
+/** Asking the partial sources already known what they hold now (only while chunks wait for a source). */
+const REFRESH_MS = 1_000
+/** Nothing in flight and no chunk verified for this long: take any chunk from anyone (see chunk-plan.ts). */
+const STALL_MS = 2_000
+/** A reader blocked this long on a chunk takes it from a full holder, whoever owns it. */
+const READER_PATIENCE_MS = 2_000
+/** A downloader that sees no other spreads its first chunks over the ring (see chunk-plan.ts). */
+const SPREAD_CHUNKS = 3
+/** Connected peers that have not answered by then: look up DHT providers meanwhile. */
+const DHT_AFTER_MS = 100
+/** A gateway miss asks DHT providers alone for this long before it asks every connected peer. */
+const PROVIDERS_HEAD_START_MS = 50
+/** Sources found by a probe are reused by the fetch that follows it within this time. */
+const PROBE_REUSE_MS = 3_000
+
+/** How `#discover` asks around. */
+interface DiscoverOptions {
+  /** Ask only these peers (no DHT). */
+  peers?: PeerId[]
+  providers?: 'first' | 'after' | 'never'
+  signal?: AbortSignal
+  /** A peer asked that does not have the blob (or did not answer). */
+  absent?: (key: string) => void
+}
 
 interface Source extends Availability {
   peer: PeerId
+  key: string
   inflight: number
   failures: number
 }
@@ -43,8 +78,13 @@ export class BlobFetcher {
   readonly #repo: Repo
   readonly #router: ContentRouter
   readonly #penalties = new Map<string, number>()
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 16 })
+  readonly #client = new DataPlaneClient()
   readonly #onFetched: (cid: CID, size: number) => void
+  /** Sources a probe found, for the fetch that usually follows it (a gateway miss: stat, then open). */
+  readonly #probed = new Map<string, { at: number, sources: Source[] }>()
+  /** Chunk digests of the current catalogs' big blobs, by CID (built when first needed, dropped when a head is adopted). */
+  #digestIndex: Promise<Map<string, Uint8Array>> | undefined
+  readonly #onHead = (): void => { this.#digestIndex = undefined }
   bytesFetched = 0
   badPeers = 0
 
@@ -53,6 +93,7 @@ export class BlobFetcher {
     this.#repo = repo
     this.#router = router
     this.#onFetched = onFetched
+    repo.on('head', this.#onHead)
   }
 
   /** Start fetching `cid` (or join the fetch already running). */
@@ -73,10 +114,48 @@ export class BlobFetcher {
     return download
   }
 
-  /** The size of a blob some peer has, for requests that name only a CID. */
+  /** The size of a blob some peer has, for requests that name only a CID (answers with the first source found). */
   async probe (cid: CID, signal?: AbortSignal): Promise<number | undefined> {
-    for (const source of await this.#discover(cid, new Map(), signal)) return source.size
-    return undefined
+    const key = cid.toString()
+    const cached = this.#probed.get(key)
+    if (cached !== undefined && Date.now() - cached.at < PROBE_REUSE_MS && cached.sources.length > 0) return cached.sources[0]?.size
+    const sources: Source[] = []
+    this.#probed.set(key, { at: Date.now(), sources })
+    const started = Date.now()
+    return await new Promise<number | undefined>(resolve => {
+      void this.#discover(cid, source => {
+        if (sources.length === 0) log.debug({ cid: key, ms: Date.now() - started, peer: source.key, whole: source.chunks === null }, 'probe found a source')
+        sources.push(source)
+        resolve(source.size)
+      }, { providers: 'first', signal }).finally(() => {
+        resolve(undefined)
+        setTimeout(() => { if (this.#probed.get(key)?.sources === sources) this.#probed.delete(key) }, PROBE_REUSE_MS).unref()
+      })
+    })
+  }
+
+  /**
+   * The signed chunk digests of a blob, for a request that named only its CID (`/blobs/{cid}`, the
+   * GHCR layout): looked up in the current catalogs, so even then a big blob is fetched, verified
+   * and streamed chunk by chunk from several peers instead of as one unverifiable-until-the-end run.
+   */
+  async chunkDigests (cid: CID, size: number): Promise<Uint8Array | undefined> {
+    if (size <= CHUNK_SIZE) return undefined
+    if (this.#digestIndex === undefined) {
+      const index = (async () => {
+        const out = new Map<string, Uint8Array>()
+        for (const head of await this.#repo.heads()) {
+          if (head.root === null) continue
+          for await (const [, entry] of walk(this.#repo.nodes, head.root)) {
+            if (entry.chunks !== undefined && !out.has(entry.cid.toString())) out.set(entry.cid.toString(), entry.chunks)
+          }
+        }
+        return out
+      })()
+      this.#digestIndex = index
+      index.catch(() => { if (this.#digestIndex === index) this.#digestIndex = undefined })
+    }
+    return (await this.#digestIndex).get(cid.toString())
   }
 
   /** Avoid this peer for a while (bad bytes). */
@@ -91,30 +170,51 @@ export class BlobFetcher {
   }
 
   close (): void {
+    this.#repo.off('head', this.#onHead)
     for (const download of this.downloads.values()) download.fail(new Error('node stopping'))
-    this.#agent.destroy()
+    this.#client.destroy()
   }
 
-  /** Ask connected peers, then DHT providers, what they have of `cid`. */
-  async #discover (cid: CID, known: Map<string, Source>, signal?: AbortSignal): Promise<Source[]> {
+  /**
+   * Ask who has `cid`, reporting each answer as it comes: `peers` only, or every connected peer and
+   * DHT providers. `providers`: 'after' (default) looks them up when no connected peer has the whole
+   * blob, after all have answered or DHT_AFTER_MS; 'first' (a gateway miss: latency matters) looks
+   * them up at once — on a LAN the record is usually in this node's own provider store — asks them
+   * alone, and asks every connected peer only if no provider has the whole blob within
+   * PROVIDERS_HEAD_START_MS: one question instead of one per peer, in a mesh where each costs a
+   * libp2p stream at both ends; 'never' skips them.
+   */
+  async #discover (cid: CID, found: (source: Source) => void, options: DiscoverOptions = {}): Promise<void> {
+    const { signal, absent = () => {}, providers = 'after' } = options
     const asked = new Set<string>()
-    const found: Source[] = []
+    let whole = false
+    let gotWhole: () => void = () => {}
+    const hasWhole = new Promise<void>(resolve => { gotWhole = resolve })
     const ask = async (peer: PeerId): Promise<void> => {
       const key = peer.toString()
       if (asked.has(key) || this.#penalised(peer) || peer.equals(this.#host.peerId)) return
       asked.add(key)
       try {
         const have = await askAvailability(this.#host, peer, cid, signal)
-        if (have !== undefined) found.push({ ...have, peer, inflight: known.get(key)?.inflight ?? 0, failures: known.get(key)?.failures ?? 0 })
+        if (have === undefined) {
+          absent(key)
+          return
+        }
+        if (have.chunks === null) {
+          whole = true
+          gotWhole()
+        }
+        found({ ...have, peer, key, inflight: 0, failures: 0 })
       } catch (err) {
         log.debug({ peer: key, err: (err as Error).message }, 'availability query failed')
+        absent(key)
       }
     }
-    await Promise.all(this.#host.getPeers().slice(0, 64).map(ask))
-    if (found.filter(s => s.chunks === null).length === 0) {
+    const askConnected = async (): Promise<void> => { await Promise.all((options.peers ?? this.#host.getPeers().slice(0, 64)).map(ask)) }
+    const lookUp = async (stop: AbortSignal): Promise<void> => {
       const lookups: Array<Promise<void>> = []
       try {
-        for await (const peer of this.#router.findProviders(cid, { signal: AbortSignal.any([AbortSignal.timeout(3_000), ...(signal === undefined ? [] : [signal])]) })) {
+        for await (const peer of this.#router.findProviders(cid, { signal: AbortSignal.any([AbortSignal.timeout(3_000), stop, ...(signal === undefined ? [] : [signal])]) })) {
           lookups.push(ask(peer))
           if (lookups.length >= 8) break
         }
@@ -123,7 +223,20 @@ export class BlobFetcher {
       }
       await Promise.all(lookups)
     }
-    return found
+    if (options.peers !== undefined || providers === 'never') return await askConnected()
+    if (providers === 'first') {
+      const stop = new AbortController()
+      void hasWhole.then(() => stop.abort())
+      const lookup = lookUp(stop.signal)
+      await Promise.race([hasWhole, lookup, new Promise(resolve => setTimeout(resolve, PROVIDERS_HEAD_START_MS))])
+      if (!whole) await askConnected()
+      await lookup
+      return
+    }
+    const connected = askConnected()
+    await Promise.race([connected, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))])
+    if (!whole) await lookUp(new AbortController().signal)
+    await connected
   }
 
   async #run (download: Download): Promise<void> {
@@ -132,59 +245,145 @@ export class BlobFetcher {
       download.emit('done')
       return
     }
+    const self = this.#host.peerId.toString()
     const sources = new Map<string, Source>()
     const inflight = new Set<number>()
-    let lastDiscovery = 0
-    let lastProgress = Date.now()
+    const started = Date.now()
+    /** Per source: chunks pulled, failed; for the debug summary. */
+    const tally = new Map<string, { full: boolean, ok: number, failed: number }>()
+    let discoveries = 0
+    let lastProgress = started
+    /** Moving average of how long a chunk takes: on a slow network, readers wait for owners longer. */
+    let pullMs = 0
+    let lastVerified = started
     let wake: () => void = () => {}
-    const has = (source: Source, chunk: number): boolean => source.chunks === null || source.chunks[chunk] === 1
-    while (download.state === 'running') {
-      const missing = download.missing().filter(i => !inflight.has(i))
-      const servable = missing.filter(i => [...sources.values()].some(s => has(s, i)))
-      if ((servable.length === 0 && inflight.size === 0) || Date.now() - lastDiscovery > 1_000) {
-        lastDiscovery = Date.now()
-        for (const source of await this.#discover(cid, sources)) {
-          if (source.size !== download.size) continue // disagrees with the catalog: not a source of this blob
-          sources.set(source.peer.toString(), source)
-        }
+    const poke = (): void => { wake() }
+    const merge = (found: Source): void => {
+      if (found.size !== download.size) return // disagrees with the catalog: not a source of this blob
+      const known = sources.get(found.key)
+      if (known === undefined) {
+        sources.set(found.key, found)
+      } else {
+        // Update in place: pulls in flight hold this object and settle its counters.
+        known.chunks = found.chunks
+        known.url = found.url
+        known.ticket = found.ticket
       }
-      // Chunks a reader waits for first, then random order, so concurrent downloaders spread out.
-      const order = [...[...download.wanted].filter(i => !inflight.has(i) && download.verified[i] === 0), ...shuffle(missing)]
-      for (const chunk of order) {
-        if (inflight.size >= MAX_INFLIGHT) break
-        if (inflight.has(chunk)) continue
-        const source = [...sources.values()].filter(s => has(s, chunk) && s.inflight < PER_SOURCE).sort((a, b) => a.inflight - b.inflight)[0]
-        if (source === undefined) continue
-        inflight.add(chunk)
-        source.inflight++
-        void this.#pull(download, chunk, source).then(() => {
-          lastProgress = Date.now()
-          source.failures = 0
-        }, (err: Error) => {
-          if (err instanceof IntegrityError) {
-            log.warn({ peer: source.peer.toString(), cid: cid.toString(), chunk, err: err.message }, 'peer sent bad bytes: dropping it')
-            this.penalise(source.peer)
-            sources.delete(source.peer.toString())
-          } else if (++source.failures >= 3) {
-            sources.delete(source.peer.toString())
-          } else if (source.chunks !== null) {
-            source.chunks[chunk] = 0 // a partial source lost it, or never had it: ask again later
-          }
-        }).finally(() => {
-          inflight.delete(chunk)
-          source.inflight--
-          wake()
+      poke()
+    }
+    /** A partial source that no longer answers, or no longer has the blob, is dropped. */
+    const forget = (key: string): void => {
+      const known = sources.get(key)
+      if (known !== undefined && known.chunks !== null && known.inflight === 0) sources.delete(key)
+    }
+    let discovering: Promise<void> | undefined
+    const discover = (peers: PeerId[] | undefined, providers: boolean): void => {
+      discoveries++
+      discovering = this.#discover(cid, merge, { peers, providers: providers ? 'after' : 'never', absent: forget }).finally(() => { discovering = undefined; poke() })
+    }
+    const probed = this.#probed.get(cid.toString())
+    if (probed !== undefined && Date.now() - probed.at < PROBE_REUSE_MS) for (const s of probed.sources) merge({ ...s, inflight: 0, failures: 0 })
+    // A probe just found a whole copy: start pulling, and look around a little later.
+    const head = [...sources.values()].some(s => s.chunks === null)
+    let lastFull = head ? started : 0
+    let fullEvery = head ? FIRST_REDISCOVERY_MS : 0
+    let lastRefresh = 0
+    let lookAgain = false
+    const onChunk = (): void => {
+      lastVerified = Date.now()
+      if (download.verifiedCount === 1) log.debug({ cid: cid.toString(), ms: lastVerified - started, sources: sources.size, probed: probed !== undefined }, 'first chunk verified')
+      // Alone so far? Others who started with us hold something by now too: look again.
+      if (download.verifiedCount <= SPREAD_CHUNKS && ![...sources.values()].some(s => s.chunks !== null)) lookAgain = true
+      poke()
+    }
+    download.on('chunk', onChunk)
+    try {
+      while (download.state === 'running') {
+        const now = Date.now()
+        const readerAt = download.readerPosition()
+        const pulls = planPulls({
+          count: download.count,
+          verified: download.verified,
+          inflight,
+          wanted: [...download.wanted.keys()],
+          readerAt,
+          sources: [...sources.values()],
+          self,
+          slots: MAX_INFLIGHT - inflight.size,
+          perSource: PER_SOURCE,
+          // Slow start: one pull per full holder until a chunk is verified, then more. Ten peers
+          // that start at once do not see each other until they hold something; meanwhile each
+          // takes what it wants from the seed, and every extra pull then would be a duplicate.
+          perFullSource: Math.min(PER_SOURCE, 1 + download.verifiedCount),
+          // …and the first chunks it takes beyond what a reader waits for are spread over the ring.
+          order: download.verifiedCount < SPREAD_CHUNKS || readerAt === undefined ? 'ring' : 'reader',
+          greedy: inflight.size === 0 && now - lastVerified > STALL_MS,
+          readerStalled: [...download.wanted.values()].some(since => now - since > Math.max(READER_PATIENCE_MS, 4 * pullMs))
         })
+        // Ask around only when it can help: at the start, and when nothing more can start although
+        // slots are free and chunks are missing. Every question is a libp2p stream at both ends;
+        // polling ten peers every few hundred milliseconds melted a 10-node swarm on two cores.
+        const starved = pulls.length === 0 && inflight.size < MAX_INFLIGHT && download.verifiedCount + inflight.size < download.count
+        if (discovering === undefined) {
+          const partial = [...sources.values()].filter(s => s.chunks !== null)
+          const whole = [...sources.values()].some(s => s.chunks === null)
+          if ((now - lastFull >= fullEvery && (starved || fullEvery <= FIRST_REDISCOVERY_MS || !whole)) || lookAgain) {
+            lookAgain = false
+            lastFull = lastRefresh = now
+            fullEvery = fullEvery === 0 ? FIRST_REDISCOVERY_MS : Math.min(fullEvery * 3, MAX_REDISCOVERY_MS)
+            discover(undefined, !whole)
+          } else if (starved && partial.length > 0 && now - lastRefresh >= REFRESH_MS) {
+            lastRefresh = now
+            discover(partial.map(s => s.peer), false)
+          }
+        }
+        for (const { chunk, source: key } of pulls) {
+          const source = sources.get(key)
+          if (source === undefined) continue
+          inflight.add(chunk)
+          source.inflight++
+          const pullStarted = Date.now()
+          void this.#pull(download, chunk, source).then(() => {
+            lastProgress = Date.now()
+            pullMs = pullMs === 0 ? lastProgress - pullStarted : 0.8 * pullMs + 0.2 * (lastProgress - pullStarted)
+            source.failures = 0
+            const t = tally.get(key) ?? { full: source.chunks === null, ok: 0, failed: 0 }
+            t.ok++
+            tally.set(key, t)
+          }, (err: Error) => {
+            const t = tally.get(key) ?? { full: source.chunks === null, ok: 0, failed: 0 }
+            t.failed++
+            tally.set(key, t)
+            log.debug({ peer: key, chunk, err: err.message }, 'chunk pull failed')
+            if (err instanceof IntegrityError) {
+              log.warn({ peer: key, cid: cid.toString(), chunk, err: err.message }, 'peer sent bad bytes: dropping it')
+              this.penalise(source.peer)
+              sources.delete(key)
+            } else if (++source.failures >= 3) {
+              log.debug({ peer: key, cid: cid.toString(), err: err.message }, 'source failed three times: dropping it')
+              sources.delete(key)
+            } else if (source.chunks !== null) {
+              source.chunks[chunk] = 0 // a partial source lost it, or never had it: ask again later
+            }
+          }).finally(() => {
+            inflight.delete(chunk)
+            source.inflight--
+            poke()
+          })
+        }
+        if (download.state !== 'running') break
+        if (inflight.size === 0 && discovering === undefined && Date.now() - lastProgress > NO_SOURCE_TIMEOUT) {
+          throw new NotFoundError(`no peer could provide blob ${cid.toString()}`)
+        }
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(resolve, discovering !== undefined ? REFRESH_MS : Math.min(REFRESH_MS, Math.max(50, lastFull + fullEvery - Date.now())))
+          wake = () => { clearTimeout(timer); resolve() }
+        })
+        wake = () => {}
       }
-      if (download.state !== 'running') break
-      if (inflight.size === 0 && Date.now() - lastProgress > NO_SOURCE_TIMEOUT) {
-        throw new NotFoundError(`no peer could provide blob ${cid.toString()}`)
-      }
-      await new Promise<void>(resolve => {
-        wake = resolve
-        const timer = setTimeout(resolve, inflight.size === 0 ? 300 : 1_000)
-        download.once('chunk', () => { clearTimeout(timer); resolve() })
-      })
+    } finally {
+      download.off('chunk', onChunk)
+      log.debug({ cid: cid.toString(), ms: Date.now() - started, chunks: download.count, discoveries, sources: Object.fromEntries(tally) }, 'download ended')
     }
     await download.finished
   }
@@ -192,37 +391,21 @@ export class BlobFetcher {
   /** Fetch one chunk from one source over the data plane. */
   async #pull (download: Download, chunk: number, source: Source): Promise<void> {
     const range = download.chunkRange(chunk)
-    const response = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = request(`${source.url}/p2p/blobs/${download.cid.toString()}`, {
-        agent: this.#agent,
-        headers: { authorization: `Bearer ${source.ticket}`, range: `bytes=${range.start}-${range.end}` },
-        timeout: 30_000
-      }, resolve)
-      req.on('timeout', () => req.destroy(new Error('data plane timeout')))
-      req.on('error', reject)
-      req.end()
+    const response = await this.#client.get(source.url, `/p2p/blobs/${download.cid.toString()}`, {
+      authorization: `Bearer ${source.ticket}`,
+      range: `bytes=${range.start}-${range.end}`
     })
-    if (response.statusCode !== 206 && !(response.statusCode === 200 && range.start === 0 && range.end === download.size - 1)) {
-      response.resume()
-      throw new Error(`data plane answered ${String(response.statusCode)}`)
+    if (response.status !== 206 && !(response.status === 200 && range.start === 0 && range.end === download.size - 1)) {
+      for await (const _ of response.body) { /* drained: the connection is kept */ }
+      throw new Error(`data plane answered ${String(response.status)}`)
     }
     let received = 0
     await download.writeChunk(chunk, (async function * () {
-      for await (const data of response) {
-        received += (data as Buffer).length
-        yield data as Buffer
+      for await (const data of response.body) {
+        received += data.length
+        yield data
       }
     })())
     this.bytesFetched += received
   }
-}
-
-function shuffle<T> (items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    const a = items[i] as T
-    items[i] = items[j] as T
-    items[j] = a
-  }
-  return items
 }

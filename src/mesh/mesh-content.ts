@@ -51,7 +51,12 @@ export class MeshContent implements GatewayContent {
       if (!(err instanceof NotFoundError)) throw err
     }
     this.#metrics.misses.inc()
-    const download = this.#fetcher.fetch(cid, { size, chunks: this.#chunks.get(cid.toString()) })
+    // A request by CID alone (`/blobs/{cid}`, the GHCR layout) did no catalog lookup: find the digests.
+    const running = this.#fetcher.downloads.get(cid.toString())
+    const chunks = running !== undefined && running.state !== 'failed'
+      ? undefined
+      : this.#chunks.get(cid.toString()) ?? await this.#fetcher.chunkDigests(cid, size).catch(() => undefined)
+    const download = this.#fetcher.fetch(cid, { size, chunks })
     return download.stream(range)
   }
 

@@ -1,0 +1,167 @@
+/**
+ * Peer-to-peer blob throughput (docs/performance.md, "Mesh", benchmark a).
+ *
+ * Node A (the seed) holds one big blob (default 256 MiB of incompressible bytes, so it carries
+ * signed 4 MiB chunk digests). Per repeat, in this order so drift on a shared machine hits all:
+ *   - baseline: plain HTTP from A's gateway (a Node `http.get` drain, and `curl -o /dev/null` when
+ *     curl exists): the same bytes from the same process, one hop, nothing else;
+ *   - miss: a fresh node B (on-demand) bootstrapped to A; a client drains B's gateway (the cargo
+ *     URL, and `/blobs/{cid}` on alternate repeats): B discovers A, pulls chunks over the data
+ *     plane, verifies each, streams them to the client;
+ *   - full: a fresh node C with `--replicate full`; time from C adopting the head to C holding the
+ *     blob (pulled, verified chunk by chunk, whole-file check, published).
+ * Reports MB/s (10^6 B/s), ratios to the baseline of the same repeat (medians over repeats), and
+ * the CPU time A and B spent on the miss: a cost per byte that the machine's load distorts less.
+ *
+ *   node simulations/bench/mesh-throughput.ts [--size-mib 256] [--runs 5] [--json FILE]
+ *        [--cpu-prof DIR]      (profile B and C; .cpuprofile files land in DIR)
+ *        [--compare DIR]       (also run A, B and C from the checkout at DIR, interleaved: before/after)
+ */
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { parseArgs } from 'node:util'
+import { writeCrateFile } from './lib/data.ts'
+import { cidOfFile, cliOf, drain, makeBundle, newPublisher, prepareHome, seqOf, startNode, status, stopAll, stopNode, waitFor, type BenchNode, type Publisher } from './lib/mesh-fleet.ts'
+import { ROOT, cpuOf } from './lib/proc.ts'
+import { fixed, machine, mbps, median, table } from './lib/stats.ts'
+
+const { values: flags } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '256' },
+    runs: { type: 'string', default: '5' },
+    json: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    compare: { type: 'string' }
+  }
+})
+const SIZE_MIB = Number(flags['size-mib'])
+const RUNS = Math.max(1, Number(flags.runs))
+const execFileP = promisify(execFile)
+const log = (text: string): void => { process.stderr.write(`${text}\n`) }
+
+/** One checkout's numbers in one repeat. */
+interface Mesh {
+  missMs: number
+  missFirstByteMs: number
+  missCpuMsA: number
+  missCpuMsB: number
+  fullMs: number
+}
+
+interface Repeat {
+  route: 'cargo' | 'cid'
+  baselineHttpMs: number
+  baselineCurlMs: number | null
+  baselineCpuMsA: number
+  mesh: Mesh
+  compare?: Mesh
+  load: number
+}
+
+async function curlMs (url: string): Promise<number | null> {
+  try {
+    const { stdout } = await execFileP('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', url])
+    return Number(stdout.trim()) * 1000
+  } catch {
+    return null
+  }
+}
+
+/** The miss and the full replication of one repeat, against seed `a`, with nodes from `cli`. */
+async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publisher, path: string, size: number, cli: string): Promise<Mesh> {
+  const nodeArgs = (name: string): string[] => flags['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof']}`, `--cpu-prof-name=${name}.cpuprofile`]
+  // A gateway miss at a fresh on-demand peer.
+  const bHome = join(work, `b-${tag}`)
+  await prepareHome(bHome, pub.publisher)
+  const b = await startNode(`b-${tag}`, bHome, ['--bootstrap', a.addrs[0] ?? ''], { nodeArgs: nodeArgs(`miss-${tag}`), cli })
+  await waitFor('B to adopt the head', async () => await seqOf(b, pub.publisher) === 1)
+  const cpuA = cpuOf(a.child.pid ?? 0) ?? 0
+  const cpuB = cpuOf(b.child.pid ?? 0) ?? 0
+  const miss = await drain(`${b.gateway}${path}`)
+  const missCpuMsA = (cpuOf(a.child.pid ?? 0) ?? 0) - cpuA
+  const missCpuMsB = (cpuOf(b.child.pid ?? 0) ?? 0) - cpuB
+  if (miss.status !== 200 || miss.bytes !== size) throw new Error(`miss: ${miss.status}, ${miss.bytes} bytes`)
+  await stopNode(b)
+  await rm(bHome, { recursive: true, force: true })
+
+  // Full replication at a fresh peer: from head adoption to the blob held.
+  const cHome = join(work, `c-${tag}`)
+  await prepareHome(cHome, pub.publisher)
+  const c = await startNode(`c-${tag}`, cHome, ['--bootstrap', a.addrs[0] ?? '', '--replicate', 'full'], { nodeArgs: nodeArgs(`full-${tag}`), cli })
+  let adopted = 0
+  await waitFor('C to adopt the head', async () => { adopted = performance.now(); return await seqOf(c, pub.publisher) === 1 }, 60_000, 20)
+  let held = 0
+  await waitFor('C to hold the blob', async () => { const s = await status(c); held = performance.now(); return s.replication.held === 1 }, 300_000, 20)
+  await stopNode(c)
+  await rm(cHome, { recursive: true, force: true })
+  return { missMs: miss.totalMs, missFirstByteMs: miss.firstByteMs, missCpuMsA, missCpuMsB, fullMs: held - adopted }
+}
+
+async function main (): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'mirrormesh-bench-mesh-a-'))
+  try {
+    log(`writing a ${SIZE_MIB} MiB crate`)
+    const crates = join(work, 'crates')
+    await mkdir(crates, { recursive: true })
+    const file = await writeCrateFile(crates, 'mesh-big', '1.0.0', SIZE_MIB << 20)
+    const cid = await cidOfFile(file)
+    const size = (await stat(file)).size
+    const pub = await newPublisher(work)
+    await makeBundle(pub, crates, join(work, 'b.mmb'))
+    await prepareHome(join(work, 'seed'), pub.publisher, join(work, 'b.mmb'))
+    const seed = await startNode('seed', join(work, 'seed'))
+    let oldSeed: BenchNode | undefined
+    if (flags.compare !== undefined) {
+      await prepareHome(join(work, 'seed-old'), pub.publisher, join(work, 'b.mmb'))
+      oldSeed = await startNode('seed-old', join(work, 'seed-old'), [], { cli: cliOf(flags.compare) })
+    }
+    log(`seed up, blob ${cid} (${size} bytes)`)
+    const repeats: Repeat[] = []
+    for (let i = 0; i < RUNS; i++) {
+      const load = loadavg()[0] ?? 0
+      const route = i % 2 === 0 ? 'cargo' : 'cid'
+      const path = route === 'cargo' ? '/cargo/crates/mesh-big/1.0.0/download' : `/blobs/${cid}`
+      const cpuA = cpuOf(seed.child.pid ?? 0) ?? 0
+      const base = await drain(`${seed.gateway}${path}`)
+      const baselineCpuMsA = (cpuOf(seed.child.pid ?? 0) ?? 0) - cpuA
+      if (base.bytes !== size) throw new Error(`baseline got ${base.bytes} bytes`)
+      const baselineCurlMs = await curlMs(`${seed.gateway}${path}`)
+      const mesh = await meshRepeat(work, `new${i}`, seed, pub, path, size, cliOf())
+      const compare = oldSeed === undefined ? undefined : await meshRepeat(work, `old${i}`, oldSeed, pub, path, size, cliOf(flags.compare))
+      const r: Repeat = { route, baselineHttpMs: base.totalMs, baselineCurlMs, baselineCpuMsA, mesh, compare, load }
+      repeats.push(r)
+      const line = (m: Mesh): string => `miss ${fixed(mbps(size, m.missMs))} MB/s (first byte ${fixed(m.missFirstByteMs)} ms, CPU A ${fixed(m.missCpuMsA / 1000, 2)} s B ${fixed(m.missCpuMsB / 1000, 2)} s), full ${fixed(mbps(size, m.fullMs))} MB/s`
+      log(`run ${i + 1}/${RUNS} (${route}): baseline ${fixed(mbps(size, r.baselineHttpMs))} MB/s (curl ${r.baselineCurlMs === null ? '-' : fixed(mbps(size, r.baselineCurlMs))}); ${line(mesh)}${compare === undefined ? '' : `; compare: ${line(compare)}`}; load ${fixed(load, 2)}`)
+    }
+    await stopAll()
+
+    const med = (pick: (r: Repeat) => number): number => median(repeats.map(pick))
+    const rows: Array<Array<string | number>> = [
+      ['baseline: HTTP GET of A\'s gateway (Node http.get drain)', fixed(med(r => mbps(size, r.baselineHttpMs))), '1.00', '-', fixed(med(r => r.baselineCpuMsA) / 1000, 2), '-'],
+      ['baseline: curl -o /dev/null of A\'s gateway', repeats.every(r => r.baselineCurlMs !== null) ? fixed(med(r => mbps(size, r.baselineCurlMs ?? 1))) : '-', repeats.every(r => r.baselineCurlMs !== null) ? fixed(med(r => r.baselineHttpMs / (r.baselineCurlMs ?? 1)), 2) : '-', '-', '-', '-']
+    ]
+    const meshRows = (label: string, pick: (r: Repeat) => Mesh | undefined): void => {
+      if (repeats.some(r => pick(r) === undefined)) return
+      const m = (r: Repeat): Mesh => pick(r) as Mesh
+      rows.push([`${label}miss at B's gateway (A → B data plane → client)`, fixed(med(r => mbps(size, m(r).missMs))), fixed(med(r => r.baselineHttpMs / m(r).missMs), 2), fixed(med(r => m(r).missFirstByteMs)), fixed(med(r => m(r).missCpuMsA) / 1000, 2), fixed(med(r => m(r).missCpuMsB) / 1000, 2)])
+      rows.push([`${label}B --replicate full (head adopted → blob held)`, fixed(med(r => mbps(size, m(r).fullMs))), fixed(med(r => r.baselineHttpMs / m(r).fullMs), 2), '-', '-', '-'])
+    }
+    meshRows('', r => r.mesh)
+    meshRows(`${flags.compare ?? ''}: `, r => r.compare)
+    const report = `Blob ${SIZE_MIB} MiB (${size} bytes), ${RUNS} repeats (cargo URL and /blobs/{cid} alternately), medians; × baseline = baseline time / this time, paired per repeat.\n\n` +
+      table(['transfer', 'MB/s', '× baseline', 'first byte ms', 'CPU s of A', 'CPU s of B'], rows)
+    process.stdout.write(`${report}\n`)
+    const out = flags.json ?? join(ROOT, 'simulations', 'out', 'mesh-throughput.json')
+    await mkdir(join(out, '..'), { recursive: true })
+    await writeFile(out, JSON.stringify({ machine: await machine(), date: new Date().toISOString(), sizeBytes: size, runs: RUNS, compare: flags.compare ?? null, repeats, report }, null, 2))
+    log(`results: ${out}`)
+  } finally {
+    await stopAll()
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+await main()

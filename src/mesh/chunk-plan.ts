@@ -1,0 +1,159 @@
+/**
+ * Which chunk to pull next, and from whom (protocols/blob-exchange, "Fetching"). A pure function of
+ * what the fetcher knows, so the policy can be tested without a network.
+ *
+ * The aim is a swarm in which a full holder (the seed) uploads each chunk about once, as in
+ * BitTorrent and Dragonfly: peers that are fetching the same blob share their verified chunks, so
+ *   1. chunks a reader is blocked on come first;
+ *   2. a chunk that only full holders have is pulled by one downloader: its *owner*, chosen by
+ *      rendezvous hashing over the downloaders each node can see (itself and its partial sources);
+ *      everyone agrees on the owner without talking, and it changes when a downloader leaves;
+ *   3. chunks that partial sources hold come from them, rarest first (so copies multiply) — never
+ *      from a full holder while a partial one has them;
+ * and a downloader alone (the common case: one client, one miss) takes every chunk in order from
+ * the reader's position, so the client's stream is never behind the download.
+ * When the swarm stalls (no chunk verified for a while), or a reader has waited too long, ownership
+ * is ignored: progress beats upload economy.
+ */
+
+/** What the planner knows about one source. */
+export interface PlanSource {
+  key: string
+  /** null: holds every chunk; else one byte per chunk, 1 = verified there. */
+  chunks: Uint8Array | null
+  inflight: number
+}
+
+/** The fetcher's state, as the planner sees it. */
+export interface PlanInput {
+  count: number
+  /** One byte per chunk, 1 = verified here. */
+  verified: Uint8Array
+  inflight: ReadonlySet<number>
+  /** Chunks readers are blocked on, earliest request first. */
+  wanted: number[]
+  /** The earliest chunk a reader will need next (see Download.readerPosition). */
+  readerAt?: number
+  sources: PlanSource[]
+  /** This node's key, for ownership. */
+  self: string
+  /** How many more pulls may start now. */
+  slots: number
+  /** Pulls in flight per partial source, and per full source (see the fetcher's slow start). */
+  perSource: number
+  perFullSource?: number
+  /** Ignore ownership (the swarm stalled). */
+  greedy: boolean
+  /**
+   * Where a downloader that sees no other starts taking chunks only full holders have: `reader`,
+   * in order from the reader's position (one client, one miss: the stream never waits); `ring`,
+   * from a point on the ring of chunks set by this node's key, so that downloaders that started
+   * together but cannot see each other yet take different chunks from the seed.
+   */
+  order?: 'reader' | 'ring'
+  /** A reader has waited too long: its chunks may come from full holders whoever owns them. */
+  readerStalled: boolean
+  /** Random numbers in [0, 1), for tie-breaks (injectable for tests). */
+  random?: () => number
+}
+
+/** One pull to start. */
+export interface Pull {
+  chunk: number
+  source: string
+}
+
+/** 32-bit FNV-1a of a string. */
+function fnv1a (text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** murmur3's finaliser: a well-mixed 32-bit hash of a 32-bit input. */
+function mix (x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b)
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35)
+  return (x ^ (x >>> 16)) >>> 0
+}
+
+/** The member that owns `chunk` (rendezvous hashing: highest score wins). */
+export function ownerOf (chunk: number, members: Array<{ key: string, seed: number }>): string | undefined {
+  let best: string | undefined
+  let bestScore = -1
+  for (const m of members) {
+    const score = mix(m.seed ^ Math.imul(chunk + 1, 0x9e3779b9))
+    if (score > bestScore || (score === bestScore && best !== undefined && m.key < best)) {
+      best = m.key
+      bestScore = score
+    }
+  }
+  return best
+}
+
+/** Choose the pulls to start now. */
+export function planPulls (input: PlanInput): Pull[] {
+  const random = input.random ?? Math.random
+  const load = new Map(input.sources.map(s => [s.key, s.inflight]))
+  const partial = input.sources.filter(s => s.chunks !== null)
+  const full = input.sources.filter(s => s.chunks === null)
+  // Downloaders this node can see: itself and every partial source.
+  const members = [input.self, ...partial.map(s => s.key)].map(key => ({ key, seed: fnv1a(key) }))
+  const alone = partial.length === 0
+  const owned = (chunk: number): boolean => alone || input.greedy || ownerOf(chunk, members) === input.self
+  const open = (chunk: number): boolean => input.verified[chunk] === 0 && !input.inflight.has(chunk)
+
+  /** The least busy source in `list` that has `chunk` and a free slot (random among equals). */
+  const pick = (list: PlanSource[], chunk: number): string | undefined => {
+    let best: string | undefined
+    let bestLoad = Infinity
+    let ties = 0
+    for (const s of list) {
+      if (s.chunks !== null && s.chunks[chunk] !== 1) continue
+      const l = load.get(s.key) ?? 0
+      if (l >= (s.chunks === null ? input.perFullSource ?? input.perSource : input.perSource)) continue
+      if (l < bestLoad) { best = s.key; bestLoad = l; ties = 1 } else if (l === bestLoad && random() * ++ties < 1) best = s.key
+    }
+    return best
+  }
+
+  const pulls: Pull[] = []
+  const taken = new Set<number>()
+  const take = (chunk: number, source: string | undefined): void => {
+    if (source === undefined || pulls.length >= input.slots) return
+    pulls.push({ chunk, source })
+    taken.add(chunk)
+    load.set(source, (load.get(source) ?? 0) + 1)
+  }
+
+  // 1. Chunks a reader is blocked on: from a partial holder, else (if ours to fetch) a full one.
+  for (const chunk of input.wanted) {
+    if (!open(chunk) || taken.has(chunk)) continue
+    take(chunk, pick(partial, chunk) ?? (owned(chunk) || input.readerStalled ? pick(full, chunk) : undefined))
+  }
+  // 2. Chunks only full holders have that this node owns, in order from the reader's position
+  //    (or, early on, from this node's point on the ring).
+  const from = input.order === 'ring' ? mix(fnv1a(input.self)) % input.count : input.wanted[0] ?? input.readerAt ?? 0
+  for (let i = 0; i < input.count && pulls.length < input.slots; i++) {
+    const chunk = (from + i) % input.count
+    if (!open(chunk) || taken.has(chunk) || !owned(chunk)) continue
+    if (partial.some(s => s.chunks?.[chunk] === 1)) continue
+    take(chunk, pick(full, chunk))
+  }
+  // 3. Chunks partial holders have: rarest first, random among equals, so copies spread.
+  if (!alone && pulls.length < input.slots) {
+    const held: Array<{ chunk: number, copies: number, tie: number }> = []
+    for (let chunk = 0; chunk < input.count; chunk++) {
+      if (!open(chunk) || taken.has(chunk)) continue
+      let copies = 0
+      for (const s of partial) if (s.chunks?.[chunk] === 1) copies++
+      if (copies > 0) held.push({ chunk, copies, tie: random() })
+    }
+    held.sort((a, b) => a.copies - b.copies || a.tie - b.tie)
+    for (const { chunk } of held) {
+      if (pulls.length >= input.slots) break
+      take(chunk, pick(partial, chunk))
+    }
+  }
+  return pulls
+}
