@@ -7,6 +7,7 @@ import Router from '@koa/router'
 import { logger } from '../util/logger.ts'
 import type { GatewayContent, GatewayStatusSource } from './interface.ts'
 import { GatewayMetrics } from './metrics.ts'
+import { ResponseCache } from './response-cache.ts'
 import { registerCoreRoutes } from './core-routes.ts'
 import { registerCargoRoutes } from '../cargo/gateway.ts'
 import { registerHomebrewRoutes } from '../homebrew/gateway.ts'
@@ -20,8 +21,12 @@ export interface GatewayDeps {
   metrics: GatewayMetrics
 }
 
-/** Build the Koa app. */
-export function createGatewayApp (content: GatewayContent, status: GatewayStatusSource, metrics = new GatewayMetrics()): Koa {
+/**
+ * Build the Koa app. Given a `cache`, answers that depend only on the URL and the current heads
+ * (routes mark them `ctx.state.cacheable`) are stored in it; put `cache.front(app.callback())` in
+ * front of the server to answer repeats from it.
+ */
+export function createGatewayApp (content: GatewayContent, status: GatewayStatusSource, metrics = new GatewayMetrics(), cache?: ResponseCache): Koa {
   const app = new Koa()
   const router = new Router()
   const deps: GatewayDeps = { content, status, metrics }
@@ -51,6 +56,9 @@ export function createGatewayApp (content: GatewayContent, status: GatewayStatus
       ctx.body = 'not found\n'
     }
     const route = String(ctx.state.route ?? 'other')
+    if (cache !== undefined && ctx.state.cacheable === true && ctx.status === 200 && Buffer.isBuffer(ctx.body) && ResponseCache.eligible(ctx.req)) {
+      cache.store(ctx.url, route, { ...ctx.response.headers }, ctx.body)
+    }
     metrics.requests.inc({ route, status: String(ctx.status) })
     metrics.duration.observe({ route }, (performance.now() - started) / 1000)
     if (typeof ctx.length === 'number' && ctx.method !== 'HEAD') metrics.bytes.inc({ route }, ctx.length)

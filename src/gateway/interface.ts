@@ -1,4 +1,5 @@
 /** What the gateway needs from the node: catalog lookups and blob bytes (local, or fetched from peers). */
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { CatalogEntry } from '../catalog/interface.ts'
 import type { CID } from '../store/cid.ts'
@@ -20,6 +21,11 @@ export interface GatewayContent {
    * verification fails mid-stream the stream errors, and the gateway aborts the response.
    */
   open (cid: CID, size: number, range?: ByteRange): Promise<Readable>
+  /**
+   * The blob as an open file when this node holds it (undefined otherwise): the gateway sends it
+   * through reused buffers, much cheaper than a stream. The caller closes it. Counts as a hit.
+   */
+  openFile? (cid: CID): Promise<FileHandle | undefined>
   /** A small metadata file in memory (cached). */
   read (entry: CatalogEntry): Promise<Uint8Array>
 }

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'koa'
 import type { CID } from '../store/cid.ts'
+import { sendFileRange } from '../util/send-file.ts'
 import { fail } from './fail.ts'
 import { etagMatches, notModifiedSince, parseRange } from './http.ts'
 import type { GatewayContent } from './interface.ts'
@@ -71,9 +72,11 @@ export async function sendResource (ctx: Context, content: GatewayContent, resou
     ctx.length = length
     return
   }
+  const file = resource.bytes === undefined ? await content.openFile?.(resource.cid) : undefined
   if (resource.bytes !== undefined) {
+    ctx.state.cacheable = true // depends on the URL and the current heads only (response-cache.ts)
     ctx.body = Buffer.from(resource.bytes.buffer, resource.bytes.byteOffset, resource.bytes.byteLength).subarray(range?.start ?? 0, (range?.end ?? resource.size - 1) + 1)
-  } else {
+  } else if (file === undefined) {
     const stream = await content.open(resource.cid, resource.size, range)
     // Bytes that fail verification after the headers went out: abort the connection, so the client
     // never mistakes a truncated body for a complete one.
@@ -83,4 +86,15 @@ export async function sendResource (ctx: Context, content: GatewayContent, resou
   ctx.status = range === undefined ? 200 : 206
   if (range !== undefined) ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${resource.size}`)
   ctx.length = length
+  if (file !== undefined) {
+    // A held blob: written here through reused buffers (Koa would pipe a read stream).
+    ctx.respond = false
+    try {
+      await sendFileRange(file, range?.start ?? 0, range?.end ?? resource.size - 1, ctx.res)
+    } catch {
+      ctx.res.destroy() // client gone, or the file shrank: never let a short body look complete
+    } finally {
+      await file.close()
+    }
+  }
 }

@@ -1,7 +1,6 @@
 /** Running the gateway's HTTP server: friendly listen errors and a graceful close. */
-import { createServer, type Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type Koa from 'koa'
 import { MirrormeshError, UsageError } from '../util/errors.ts'
 
 /** Parse `HOST:PORT` (IPv6 as `[::1]:PORT`). */
@@ -23,9 +22,9 @@ export interface RunningGateway {
   close: (graceMs?: number) => Promise<void>
 }
 
-/** Listen on host:port; errors become one-line messages that say what to do. */
-export async function listenGateway (app: Koa, host: string, port: number): Promise<RunningGateway> {
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, app.callback())
+/** Listen on host:port with `handler` (a Koa app's callback); errors become one-line messages that say what to do. */
+export async function listenGateway (handler: RequestListener, host: string, port: number): Promise<RunningGateway> {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 30_000 }, handler)
   server.maxHeadersCount = 100
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {

@@ -25,13 +25,15 @@ export interface Availability {
   /** Data-plane base URL, e.g. `http://10.0.0.5:7682`. */
   url: string
   ticket: string
+  /** Data-plane responses the peer was sending when it answered: fetchers prefer idle holders. */
+  uploads: number
 }
 
 /** What this node has, for the handler. */
 export type LocalAvailability = (cid: CID) => Promise<{ size: number, chunks: Uint8Array | null } | undefined>
 
 /** Answer availability queries. */
-export async function handleBlobProtocol (host: Host, local: LocalAvailability, ticketFor: (cid: CID) => string, dataPort: () => number): Promise<void> {
+export async function handleBlobProtocol (host: Host, local: LocalAvailability, ticketFor: (cid: CID) => string, dataPlane: { readonly port: number, readonly uploads: number }): Promise<void> {
   await host.handle(BLOB_PROTOCOL, async (stream: Stream, connection: Connection) => {
     const ch = channel(stream, MESSAGE_LIMIT)
     try {
@@ -40,7 +42,7 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
       const cid = CIDClass.asCID(request.cid)
       if (cid === null) throw new IntegrityError('blob request without a CID')
       const have = await local(cid)
-      await ch.write(have === undefined ? { have: false } : { have: true, size: have.size, chunks: have.chunks, port: dataPort(), ticket: ticketFor(cid) }, signal)
+      await ch.write(have === undefined ? { have: false } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid), uploads: dataPlane.uploads }, signal)
       await ch.close()
     } catch (err) {
       log.debug({ peer: connection.remotePeer.toString(), err: (err as Error).message }, 'blob request failed')
@@ -59,15 +61,15 @@ export async function askAvailability (host: Host, peer: PeerId, cid: CID, signa
     const reply = expectRecord(await ch.read(timeout), 'blob answer')
     await ch.close()
     if (reply.have !== true) return undefined
-    const { size, chunks, port, ticket } = reply
+    const { size, chunks, port, ticket, uploads = 0 } = reply
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 ||
-        typeof ticket !== 'string' || ticket.length > 200 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
+        typeof ticket !== 'string' || ticket.length > 200 || typeof uploads !== 'number' || !Number.isSafeInteger(uploads) || uploads < 0 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
       throw new IntegrityError('peer sent a malformed blob answer')
     }
     // The data plane is on the address this connection reached the peer at.
     const ip = host.getConnections(peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
     if (ip === undefined) return undefined
-    return { size, chunks: chunks as Uint8Array | null, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket }
+    return { size, chunks: chunks as Uint8Array | null, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads }
   } catch (err) {
     ch.abort(err as Error)
     throw err

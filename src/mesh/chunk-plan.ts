@@ -22,6 +22,8 @@ export interface PlanSource {
   /** null: holds every chunk; else one byte per chunk, 1 = verified there. */
   chunks: Uint8Array | null
   inflight: number
+  /** Uploads the source reported it was serving (to anyone): among holders, the idlest is asked first. */
+  uploads?: number
 }
 
 /** The fetcher's state, as the planner sees it. */
@@ -103,15 +105,20 @@ export function planPulls (input: PlanInput): Pull[] {
   const owned = (chunk: number): boolean => alone || input.greedy || ownerOf(chunk, members) === input.self
   const open = (chunk: number): boolean => input.verified[chunk] === 0 && !input.inflight.has(chunk)
 
-  /** The least busy source in `list` that has `chunk` and a free slot (random among equals). */
+  /**
+   * The least busy source in `list` that has `chunk` and a free slot (random among equals): busy
+   * by this node's pulls and by the uploads it reported, so a seed serving the whole fleet is
+   * asked only when no idler holder has the chunk.
+   */
   const pick = (list: PlanSource[], chunk: number): string | undefined => {
     let best: string | undefined
     let bestLoad = Infinity
     let ties = 0
     for (const s of list) {
       if (s.chunks !== null && s.chunks[chunk] !== 1) continue
-      const l = load.get(s.key) ?? 0
-      if (l >= (s.chunks === null ? input.perFullSource ?? input.perSource : input.perSource)) continue
+      const mine = load.get(s.key) ?? 0
+      if (mine >= (s.chunks === null ? input.perFullSource ?? input.perSource : input.perSource)) continue
+      const l = mine + (s.uploads ?? 0)
       if (l < bestLoad) { best = s.key; bestLoad = l; ties = 1 } else if (l === bestLoad && random() * ++ties < 1) best = s.key
     }
     return best

@@ -12,8 +12,8 @@ import { pipeline } from 'node:stream/promises'
 import type { BlobStore } from '../store/blob-store.ts'
 import { parseCid } from '../store/cid.ts'
 import { parseRange } from '../gateway/http.ts'
-import type { ByteRange } from '../gateway/interface.ts'
 import { MirrormeshError } from '../util/errors.ts'
+import { sendFileRange } from '../util/send-file.ts'
 import { logger } from '../util/logger.ts'
 import type { Download } from './download.ts'
 import type { Tickets } from './tickets.ts'
@@ -28,16 +28,13 @@ export interface DataPlaneSources {
   download: (cid: string) => Download | undefined
 }
 
-/** Reads of held blobs for peers, and how many such buffers are kept for reuse. */
-const SEND_BUFFER = 256 << 10
-const SEND_POOL = 64
-
 /** The running data plane. */
 export class DataPlane {
   readonly #server: Server
   readonly #sources: DataPlaneSources
-  readonly #buffers: Buffer[] = []
   bytesServed = 0
+  /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
+  uploads = 0
   port = 0
 
   constructor (sources: DataPlaneSources) {
@@ -83,8 +80,10 @@ export class DataPlane {
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
+    this.uploads++
+    res.once('close', () => { this.uploads-- })
     if (file !== undefined) {
-      await this.#sendFile(file, wanted, res).catch(err => {
+      await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }).catch(err => {
         log.debug({ err: (err as Error).message }, 'data plane response ended early')
         res.destroy()
       }).finally(() => file.close())
@@ -93,35 +92,6 @@ export class DataPlane {
     const source = (download as Download).stream(wanted)
     source.on('data', (chunk: Buffer) => { this.bytesServed += chunk.length })
     await pipeline(source, res).catch(err => log.debug({ err: (err as Error).message }, 'data plane response ended early'))
-  }
-
-  /**
-   * Send `range` of a held blob through a few reused buffers: a buffer goes back to the pool when
-   * the socket has taken its bytes. A read stream's fresh buffer per read made a full GC per 64 MiB
-   * served, which cost the seed more CPU than the reads and writes themselves.
-   */
-  async #sendFile (file: FileHandle, range: ByteRange, res: ServerResponse): Promise<void> {
-    let position = range.start
-    while (position <= range.end) {
-      if (res.destroyed) throw new Error('client went away')
-      const buffer = this.#buffers.pop() ?? Buffer.allocUnsafe(SEND_BUFFER)
-      const { bytesRead } = await file.read(buffer, 0, Math.min(SEND_BUFFER, range.end - position + 1), position)
-      if (bytesRead === 0) {
-        this.#buffers.push(buffer)
-        throw new Error('blob file is shorter than its size')
-      }
-      position += bytesRead
-      this.bytesServed += bytesRead
-      const more = res.write(buffer.subarray(0, bytesRead), () => { if (this.#buffers.length < SEND_POOL) this.#buffers.push(buffer) })
-      if (!more) {
-        await new Promise<void>(resolve => {
-          const done = (): void => { res.off('drain', done); res.off('close', done); resolve() }
-          res.on('drain', done)
-          res.on('close', done)
-        })
-      }
-    }
-    res.end()
   }
 }
 

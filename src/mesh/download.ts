@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { open, rm, type FileHandle } from 'node:fs/promises'
+import { open, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { BlobStore } from '../store/blob-store.ts'
@@ -36,6 +36,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   readonly chunkSize: number
   readonly count: number
   readonly #digests: Uint8Array | undefined
+  /** Chunked against signed digests: what was verified survives a failure, in the partial file. */
+  readonly #resumable: boolean
   readonly #store: BlobStore
   readonly file: string
   readonly verified: Uint8Array
@@ -70,7 +72,8 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.chunkSize = usable ? CHUNK_SIZE : Math.max(1, size)
     this.count = usable ? chunkCount(size) : 1
     this.#store = store
-    this.file = join(tmpDir, `dl-${cid.toString()}`)
+    this.#resumable = usable
+    this.file = usable ? store.partialPath(cid) : join(tmpDir, `dl-${cid.toString()}`)
     this.verified = new Uint8Array(this.count)
     this.finished = new Promise((resolve, reject) => {
       this.once('done', resolve)
@@ -102,13 +105,43 @@ export class Download extends EventEmitter<DownloadEvents> {
     return true
   }
 
-  /** The temp file, opened once (concurrent chunk writers share the handle). */
+  /** The temp file, opened once (concurrent chunk writers share the handle); an earlier partial file is kept. */
   async #open (): Promise<FileHandle> {
-    this.#handle ??= open(this.file, 'w+', 0o644).then(async handle => {
+    this.#handle ??= open(this.file, 'r+').catch(async () => await open(this.file, 'w+', 0o644)).then(async handle => {
       await handle.truncate(this.size)
       return handle
     })
     return await this.#handle
+  }
+
+  /**
+   * Take up what an earlier download of this blob left in its partial file (a link that dropped,
+   * a restart): every chunk that still hashes to its signed digest counts as verified, so only the
+   * rest is fetched. Returns how many chunks were taken up.
+   */
+  async resume (): Promise<number> {
+    const digests = this.#digests
+    if (!this.#resumable || digests === undefined || this.#verifiedCount > 0) return 0
+    const info = await stat(this.file).catch(() => undefined)
+    if (info?.size !== this.size) return 0
+    const handle = await this.#open()
+    const buffer = Buffer.allocUnsafe(READ_SIZE)
+    let taken = 0
+    for (let index = 0; index < this.count && this.#state === 'running'; index++) {
+      const { start, end } = this.chunkRange(index)
+      const hash = createHash('sha256')
+      for (let at = start; at <= end;) {
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_SIZE, end - at + 1), at)
+        if (bytesRead === 0) break
+        hash.update(buffer.subarray(0, bytesRead))
+        at += bytesRead
+      }
+      if (this.verified[index] === 0 && Buffer.from(chunkDigest(digests, index)).equals(hash.digest())) {
+        taken++
+        await this.#accept(index)
+      }
+    }
+    return taken
   }
 
   async #closeHandle (): Promise<void> {
@@ -165,6 +198,11 @@ export class Download extends EventEmitter<DownloadEvents> {
       this.#recent.set(index, received)
       for (const old of this.#recent.keys()) if (this.#recent.size > RECENT_CHUNKS) this.#recent.delete(old)
     }
+    await this.#accept(index)
+  }
+
+  /** Chunk `index` is on disk and verified. */
+  async #accept (index: number): Promise<void> {
     this.verified[index] = 1
     this.#verifiedCount++
     this.wanted.delete(index)
@@ -215,14 +253,17 @@ export class Download extends EventEmitter<DownloadEvents> {
     }
   }
 
-  /** Give up: waiting readers get the error, the temp file goes. */
+  /**
+   * Give up: waiting readers get the error. The verified chunks of a chunked blob stay in its
+   * partial file for the next attempt (`resume`), unless the file itself is suspect.
+   */
   fail (err: Error): void {
     if (this.#state !== 'running') return
     this.#state = 'failed'
     this.#error = err
     this.#recent.clear()
-    void this.#closeHandle()
-    void rm(this.file, { force: true })
+    const keep = this.#resumable && this.#verifiedCount > 0 && !(err instanceof IntegrityError)
+    void this.#closeHandle().then(async () => { if (!keep) await rm(this.file, { force: true }) })
     this.emit('failed', err)
   }
 

@@ -245,6 +245,9 @@ export class BlobFetcher {
       download.emit('done')
       return
     }
+    const resumed = await download.resume()
+    if (resumed > 0) log.info({ cid: cid.toString(), chunks: resumed, of: download.count }, 'resuming a transfer from its verified chunks')
+    if (download.state !== 'running') return await download.finished
     const self = this.#host.peerId.toString()
     const sources = new Map<string, Source>()
     const inflight = new Set<number>()
@@ -268,6 +271,7 @@ export class BlobFetcher {
         known.chunks = found.chunks
         known.url = found.url
         known.ticket = found.ticket
+        known.uploads = found.uploads
       }
       poke()
     }

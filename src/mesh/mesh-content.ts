@@ -2,6 +2,7 @@
  * The gateway's content on a mesh node: what the store holds, and on a miss, the blob fetched from
  * peers and streamed to the client chunk by chunk as each chunk is verified.
  */
+import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import type { CatalogEntry } from '../catalog/interface.ts'
@@ -58,6 +59,15 @@ export class MeshContent implements GatewayContent {
       : this.#chunks.get(cid.toString()) ?? await this.#fetcher.chunkDigests(cid, size).catch(() => undefined)
     const download = this.#fetcher.fetch(cid, { size, chunks })
     return download.stream(range)
+  }
+
+  async openFile (cid: CID): Promise<FileHandle | undefined> {
+    const file = await this.#local.openFile?.(cid)
+    if (file !== undefined) {
+      this.#onUse(cid)
+      this.#metrics.hits.inc()
+    }
+    return file
   }
 
   async read (entry: CatalogEntry): Promise<Uint8Array> {

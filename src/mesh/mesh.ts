@@ -87,10 +87,10 @@ export class Mesh {
         if (size !== undefined) return { size, chunks: null }
         const download = fetcher.downloads.get(cid.toString())
         return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
-      }, cid => tickets.issue(cid.toString()), () => dataPlane.port)
+      }, cid => tickets.issue(cid.toString()), dataPlane)
       const heads = new HeadSync(host, repo)
       await heads.start()
-      const replicator = late.replicator = new Replicator(repo, fetcher, router, { policy: options.replicate, quotaBytes: options.cacheBytes })
+      const replicator = late.replicator = new Replicator(repo, fetcher, router, { policy: options.replicate, quotaBytes: options.cacheBytes, self: host.peerId.toString() })
       replicator.start()
       log.info({ peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String), dataPlane: dataPlane.port, replicate: options.replicate }, 'mesh started')
       return new Mesh(host, router, fetcher, heads, dataPlane, replicator)

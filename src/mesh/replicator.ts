@@ -4,6 +4,7 @@
  * the least recently used unpinned ones are evicted (and withdrawn from the DHT) past it.
  * Either way every held blob is announced.
  */
+import { createHash } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { walk } from '../catalog/tree.ts'
 import type { Repo } from '../node/repo.ts'
@@ -38,6 +39,7 @@ export class Replicator {
   readonly #router: ContentRouter
   readonly #policy: ReplicationPolicy
   readonly #quota: number | undefined
+  readonly #self: string
   readonly #announced = new Set<string>()
   readonly #atimes = new Map<string, number>()
   #status: ReplicationStatus
@@ -47,12 +49,14 @@ export class Replicator {
   #flushTimer: NodeJS.Timeout | undefined
   readonly #onHead = (): void => { this.#schedule() }
 
-  constructor (repo: Repo, fetcher: Pick<BlobFetcher, 'fetch' | 'downloads'>, router: ContentRouter, options: { policy: ReplicationPolicy, quotaBytes?: number }) {
+  /** `self`: this node's peer ID, which sets the order it fetches missing blobs in. */
+  constructor (repo: Repo, fetcher: Pick<BlobFetcher, 'fetch' | 'downloads'>, router: ContentRouter, options: { policy: ReplicationPolicy, quotaBytes?: number, self?: string }) {
     this.#repo = repo
     this.#fetcher = fetcher
     this.#router = router
     this.#policy = options.policy
     this.#quota = options.quotaBytes
+    this.#self = options.self ?? ''
     this.#status = { policy: options.policy, wanted: 0, held: 0, bytesWanted: 0, bytesHeld: 0, downloading: 0, quotaBytes: options.quotaBytes ?? null, evicted: 0 }
   }
 
@@ -129,9 +133,15 @@ export class Replicator {
     else if (this.#quota !== undefined) await this.#evict(this.#quota)
   }
 
-  /** Fetch every missing blob, a few at a time. */
+  /**
+   * Fetch every missing blob, a few at a time, in an order of this node's own: replicas that
+   * learn of a head together start on different blobs, each pulls its first ones from the seed and
+   * the rest mostly from each other (the fetcher prefers idle holders), instead of all of them
+   * pulling the same blob from the seed at once.
+   */
   async #replicate (missing: Array<{ cid: CID, size: number, chunks?: Uint8Array }>): Promise<void> {
-    const queue = [...missing]
+    const rank = (cid: CID): string => createHash('sha256').update(this.#self).update(cid.bytes).digest('hex')
+    const queue = missing.map(entry => ({ entry, rank: rank(entry.cid) })).sort((a, b) => a.rank < b.rank ? -1 : 1).map(e => e.entry)
     const worker = async (): Promise<void> => {
       for (let entry = queue.shift(); entry !== undefined && !this.#stopped; entry = queue.shift()) {
         try {

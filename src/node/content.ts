@@ -1,5 +1,5 @@
 /** The gateway's view of a node: catalog lookups across the current heads, and blobs from the store. */
-import { stat } from 'node:fs/promises'
+import { open, stat, type FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
 import type { CatalogEntry } from '../catalog/interface.ts'
@@ -19,20 +19,34 @@ export class RepoContent implements GatewayContent {
   readonly #repo: Repo
   readonly #metrics: Pick<GatewayMetrics, 'hits' | 'misses'> | undefined
   readonly #lookups = new LRUCache<string, { entry: CatalogEntry | null }>({ max: 50_000 })
+  /** Lookups in flight: a burst of requests for one path costs one walk of the catalog. */
+  readonly #pending = new Map<string, Promise<CatalogEntry | undefined>>()
+  /** Bumped on every adopted head, so a lookup that started before it is not cached after it. */
+  #generation = 0
   readonly #bytes = new LRUCache<string, Uint8Array>({ maxSize: 64 << 20, sizeCalculation: b => Math.max(1, b.length) })
 
   constructor (repo: Repo, metrics?: Pick<GatewayMetrics, 'hits' | 'misses'>) {
     this.#repo = repo
     this.#metrics = metrics
-    repo.on('head', () => this.#lookups.clear())
+    repo.on('head', () => {
+      this.#generation++
+      this.#lookups.clear()
+      this.#pending.clear()
+    })
   }
 
   async lookup (path: string): Promise<CatalogEntry | undefined> {
     const hit = this.#lookups.get(path)
     if (hit !== undefined) return hit.entry ?? undefined
-    const found = await this.#repo.lookup(path)
-    this.#lookups.set(path, { entry: found?.entry ?? null })
-    return found?.entry
+    const pending = this.#pending.get(path)
+    if (pending !== undefined) return await pending
+    const generation = this.#generation
+    const lookup = this.#repo.lookup(path).then(found => {
+      if (generation === this.#generation) this.#lookups.set(path, { entry: found?.entry ?? null })
+      return found?.entry
+    }).finally(() => { if (this.#pending.get(path) === lookup) this.#pending.delete(path) })
+    this.#pending.set(path, lookup)
+    return await lookup
   }
 
   async stat (cid: CID): Promise<{ size: number, mtime: number } | undefined> {
@@ -45,10 +59,23 @@ export class RepoContent implements GatewayContent {
     }
   }
 
-  async open (cid: CID, _size: number, range?: ByteRange): Promise<Readable> {
-    if (!await this.#repo.blobs.has(cid)) throw new NotFoundError(`blob ${cid.toString()} is not held`)
-    this.#metrics?.hits.inc()
-    return this.#repo.blobs.createReadStream(cid, range)
+  async open (cid: CID, size: number, range?: ByteRange): Promise<Readable> {
+    const file = await this.openFile(cid)
+    if (file === undefined) throw new NotFoundError(`blob ${cid.toString()} is not held`)
+    const { start, end } = range ?? { start: 0, end: size - 1 }
+    // Reads sized to what is left (an fs stream allocates a full highWaterMark buffer per read).
+    return file.createReadStream({ start, end: Math.max(start, end), highWaterMark: Math.max(1, Math.min(1 << 20, end - start + 1)) })
+  }
+
+  async openFile (cid: CID): Promise<FileHandle | undefined> {
+    try {
+      const file = await open(this.#repo.blobs.path(cid), 'r')
+      this.#metrics?.hits.inc()
+      return file
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
   }
 
   async read (entry: CatalogEntry): Promise<Uint8Array> {

@@ -5,6 +5,7 @@
 import type { Server } from 'node:http'
 import { createGatewayApp } from '../gateway/app.ts'
 import { GatewayMetrics } from '../gateway/metrics.ts'
+import { ResponseCache } from '../gateway/response-cache.ts'
 import { listenGateway, type RunningGateway } from '../gateway/server.ts'
 import type { Mesh, MeshOptions } from '../mesh/mesh.ts'
 import { logger } from '../util/logger.ts'
@@ -63,8 +64,10 @@ export class MirrormeshNode {
       // Mesh nodes count hits and misses in MeshContent; a store-only node counts them here.
       const local = new RepoContent(repo, mesh === undefined ? metrics : undefined)
       const content = mesh === undefined ? local : mesh.content(local, metrics)
-      const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics)
-      const gateway = await listenGateway(app, options.gateway.host, options.gateway.port)
+      const answers = new ResponseCache(metrics)
+      repo.on('head', () => answers.clear())
+      const app = createGatewayApp(content, { status: async () => await holder.node?.status() ?? {} }, metrics, answers)
+      const gateway = await listenGateway(answers.front(app.callback()), options.gateway.host, options.gateway.port)
       cleanup.unshift(gateway.close)
       let watcher: ImportWatcher | undefined
       if (options.watch !== undefined) {

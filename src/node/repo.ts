@@ -66,6 +66,8 @@ export class Repo extends EventEmitter<RepoEvents> {
   /** Serialises head adoption (imports, heads from peers). */
   readonly headLock = new Mutex()
   #auditSeq = 0
+  /** The last head opened per publisher, with the stored bytes it was opened from (see head()). */
+  readonly #openedHeads = new Map<string, { bytes: Uint8Array, head: SignedHead }>()
 
   private constructor (home: string) {
     super()
@@ -120,7 +122,14 @@ export class Repo extends EventEmitter<RepoEvents> {
   /** The head currently adopted for a publisher. */
   async head (publisher: string): Promise<SignedHead | undefined> {
     const bytes = await this.db.heads.get(publisher)
-    return bytes === undefined ? undefined : await openSignedHead(bytes)
+    if (bytes === undefined) return undefined
+    // Its signature was checked when these exact bytes were opened: every gateway lookup reads the
+    // heads, and an Ed25519 verification per lookup was the top of the gateway's profile.
+    const known = this.#openedHeads.get(publisher)
+    if (known !== undefined && Buffer.from(known.bytes).equals(bytes)) return known.head
+    const head = await openSignedHead(bytes)
+    this.#openedHeads.set(publisher, { bytes, head })
+    return head
   }
 
   /** The head once adopted at `seq`. */

@@ -51,21 +51,42 @@ export class HashingStream extends Transform {
   }
 }
 
+/** How long a partly fetched blob is kept without progress (a week: a site may be cut off that long). */
+const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600_000
+
 /** Files on disk, named by the sha256 their content hashes to. */
 export class BlobStore {
   readonly root: string
   /** Scratch space on the same file system (renames into the store are atomic); wiped on open. */
   readonly tmpDir: string
+  /**
+   * Blobs partly fetched from peers, kept across failures and restarts so a transfer resumes
+   * where it stopped; their chunks are re-verified before use. Files untouched for
+   * PARTIAL_MAX_AGE_MS are removed on open.
+   */
+  readonly partialDir: string
 
   constructor (root: string) {
     this.root = root
     this.tmpDir = join(root, 'tmp')
+    this.partialDir = join(root, 'partial')
   }
 
-  /** Create the directories; remove temp files a crashed writer left behind. */
+  /** Create the directories; remove temp files a crashed writer left behind, and stale partial blobs. */
   async open (): Promise<void> {
     await rm(this.tmpDir, { recursive: true, force: true })
     await mkdir(this.tmpDir, { recursive: true })
+    await mkdir(this.partialDir, { recursive: true })
+    for (const name of await readdirSafe(this.partialDir)) {
+      const file = join(this.partialDir, name)
+      const info = await stat(file).catch(() => undefined)
+      if (info !== undefined && Date.now() - info.mtimeMs > PARTIAL_MAX_AGE_MS) await rm(file, { force: true })
+    }
+  }
+
+  /** Where a partly fetched blob is kept. */
+  partialPath (cid: CID): string {
+    return join(this.partialDir, sha256Hex(cid))
   }
 
   /** Where the blob with this CID lives (whether or not it is there). */

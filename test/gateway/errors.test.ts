@@ -39,7 +39,7 @@ const content: GatewayContent = {
 
 let gateway: RunningGateway
 before(async () => {
-  gateway = await listenGateway(createGatewayApp(content, { status: async () => ({}) }), '127.0.0.1', 0)
+  gateway = await listenGateway(createGatewayApp(content, { status: async () => ({}) }).callback(), '127.0.0.1', 0)
 })
 after(async () => await gateway.close())
 

@@ -94,3 +94,14 @@ test('stalled: ownership is ignored; a reader that waited too long takes its chu
   assert.ok(all({ wanted: [notMine], readerStalled: true }).includes(notMine))
   assert.ok(!all({ wanted: [notMine] }).includes(notMine), 'a patient reader waits for the owner')
 })
+
+test('among holders of a chunk, the idlest by reported uploads is asked first', () => {
+  const busy: PlanSource = { key: 'seed', chunks: null, inflight: 0, uploads: 9 }
+  const idle: PlanSource = { key: 'peer', chunks: null, inflight: 0, uploads: 1 }
+  const pulls = planPulls(input({ sources: [busy, idle], slots: 2, perSource: 3, random: () => 0.5 }))
+  assert.deepEqual(pulls.map(p => p.source), ['peer', 'peer'])
+  // Once this node's own pulls make the idle one as busy, the other is used too; slots still bound it.
+  const more = planPulls(input({ sources: [busy, { ...idle, inflight: 0, uploads: 8 }], slots: 4, perSource: 3, random: () => 0.5 }))
+  assert.equal(more.length, 4)
+  assert.ok(more.some(p => p.source === 'seed') && more.some(p => p.source === 'peer'))
+})
