@@ -1,0 +1,197 @@
+/**
+ * One download in the model: the fetcher's loop (src/mesh/fetcher.ts `#run`) step for step —
+ * full re-discovery at 250 ms doubling to 3 s, partial sources refreshed every 400 ms and
+ * forgotten after 5 s of silence, DHT providers looked up when no connected peer holds the whole
+ * blob, ≤ 8 pulls in flight and ≤ 3 per source, greedy after 2 s without a verified chunk, failure
+ * after 20 s without a source — and the product's own planner (`planPulls`) choosing the chunks.
+ */
+import { planPulls, type PlanSource } from '../../src/mesh/chunk-plan.ts'
+import type { Swarm, ModelNode } from './swarm.ts'
+
+/** A source as the fetcher tracks it. */
+export interface ModelSource extends PlanSource {
+  peer: number
+  failures: number
+  seen: number
+}
+
+/** One chunk asked of one source. */
+export interface Pull {
+  dl: DownloadModel
+  chunk: number
+  source: ModelSource
+}
+
+const key = (n: number): string => `n${n}`
+
+/** A blob being fetched by one node. */
+export class DownloadModel {
+  readonly swarm: Swarm
+  readonly node: number
+  readonly blob: number
+  readonly count: number
+  readonly verified: Uint8Array
+  verifiedCount = 0
+  readonly inflight = new Set<number>()
+  readonly sources = new Map<string, ModelSource>()
+  readonly waiters: Array<(ok: boolean) => void> = []
+  state: 'running' | 'verifying' | 'done' | 'failed' = 'running'
+  #lastProgress: number
+  #lastVerified: number
+  #lastFull = 0
+  #fullEvery = 0
+  #lastRefresh = 0
+  #discovering = false
+  #pokeQueued = false
+  #timer = 0
+  /** Whether the planner's inputs changed since it last ran (skipping a call whose answer is known). */
+  #dirty = true
+  #wasGreedy = false
+
+  constructor (swarm: Swarm, node: number, blob: number, count: number) {
+    this.swarm = swarm
+    this.node = node
+    this.blob = blob
+    this.count = count
+    this.verified = new Uint8Array(count)
+    this.#lastProgress = this.#lastVerified = swarm.now
+  }
+
+  /** Run the loop body soon (at most once per instant). */
+  poke (): void {
+    if (this.#pokeQueued || this.state !== 'running') return
+    this.#pokeQueued = true
+    this.swarm.at(this.swarm.now, this.node, () => { this.#pokeQueued = false; this.#pump() })
+  }
+
+  /** The node stopped: nothing more happens. */
+  abandon (): void {
+    this.state = 'failed'
+  }
+
+  #pump (): void {
+    if (this.state !== 'running') return
+    const s = this.swarm
+    const proto = s.p.protocol
+    const now = s.now
+    for (const [k, src] of this.sources) if (src.chunks !== null && src.inflight === 0 && now - src.seen > proto.stale) { this.sources.delete(k); this.#dirty = true }
+    const partial = [...this.sources.values()].filter(src => src.chunks !== null)
+    if (!this.#discovering) {
+      if (now - this.#lastFull >= this.#fullEvery || (this.inflight.size === 0 && now - this.#lastFull >= proto.firstRediscovery && this.sources.size === 0)) {
+        this.#lastFull = this.#lastRefresh = now
+        this.#fullEvery = this.#fullEvery === 0 ? proto.firstRediscovery : Math.min(this.#fullEvery * 2, proto.maxRediscovery)
+        this.#discover()
+      } else if (partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
+        this.#lastRefresh = now
+        this.#discover(partial.map(src => src.peer))
+      }
+    }
+    const slots = proto.maxInflight - this.inflight.size
+    const greedy = now - this.#lastVerified > proto.stall
+    // The product plans on every turn of its loop; with the same inputs the plan is the same, so
+    // the model plans only when a source, a chunk or the greedy switch changed.
+    const plan = slots > 0 && (this.#dirty || greedy !== this.#wasGreedy)
+    this.#dirty = false
+    this.#wasGreedy = greedy
+    const pulls = !plan ? [] : planPulls({
+      count: this.count,
+      verified: this.verified,
+      inflight: this.inflight,
+      wanted: [],
+      sources: [...this.sources.values()],
+      self: key(this.node),
+      slots,
+      perSource: proto.perSource,
+      greedy,
+      readerStalled: false,
+      random: s.random
+    })
+    for (const { chunk, source } of pulls) {
+      const src = this.sources.get(source)
+      if (src === undefined) continue
+      this.inflight.add(chunk)
+      src.inflight++
+      s.startPull({ dl: this, chunk, source: src })
+    }
+    if (this.inflight.size === 0 && !this.#discovering && now - this.#lastProgress > proto.noSource) {
+      this.state = 'failed'
+      s.failed(this)
+      return
+    }
+    const wait = Math.min(proto.refresh, Math.max(0.02, this.#lastFull + this.#fullEvery - now))
+    const timer = ++this.#timer
+    s.at(now + wait, this.node, () => { if (timer === this.#timer) this.#pump() })
+  }
+
+  /** Ask connected peers (or just `peers`) what they hold; then DHT providers if no one holds it whole. */
+  #discover (peers?: number[]): void {
+    const s = this.swarm
+    const node = s.nodes[this.node] as ModelNode
+    this.#discovering = true
+    const targets = peers ?? [...node.conns].slice(0, s.p.protocol.askPeers)
+    let whole = false
+    const answer = (peer: number): void => {
+      if (!node.conns.has(peer)) return
+      const have = s.availability(peer, this.blob)
+      if (have === undefined) return
+      if (have === null) whole = true
+      this.#merge(peer, have)
+    }
+    const finish = (): void => { this.#discovering = false; this.poke() }
+    s.at(s.now + s.p.env.askDelay, this.node, () => {
+      for (const peer of targets) answer(peer)
+      if (peers !== undefined || whole) { finish(); return }
+      // Nobody connected holds it whole: look up providers and ask (and so dial) a few of them.
+      const delay = Math.max(0, s.p.env.lookupDelay - s.p.env.askDelay + Math.min(s.p.env.askDelay, s.p.protocol.dhtAfter))
+      s.at(s.now + delay, this.node, () => {
+        const found = [...s.providers[this.blob] ?? []].filter(p => p !== this.node)
+        const picked: number[] = []
+        while (picked.length < s.p.protocol.lookupProviders && found.length > 0) picked.push(found.splice(Math.floor(s.random() * found.length), 1)[0] as number)
+        for (const p of picked) s.connect(this.node, p)
+        s.at(s.now + s.p.env.askDelay, this.node, () => { for (const p of picked) answer(p); finish() })
+      })
+    })
+  }
+
+  #merge (peer: number, chunks: Uint8Array | null): void {
+    const k = key(peer)
+    const known = this.sources.get(k)
+    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now })
+    else { known.chunks = chunks; known.seen = this.swarm.now }
+    this.#dirty = true
+    this.poke()
+  }
+
+  /** A pull delivered its chunk (verified: the model's peers never send bad bytes). */
+  pullDone (pull: Pull): void {
+    this.inflight.delete(pull.chunk)
+    pull.source.inflight--
+    this.#dirty = true
+    if (this.state !== 'running') return
+    const now = this.swarm.now
+    this.#lastProgress = now
+    pull.source.failures = 0
+    if (this.verified[pull.chunk] === 0) {
+      this.verified[pull.chunk] = 1
+      this.verifiedCount++
+      this.#lastVerified = now
+      if (this.verifiedCount === this.count) {
+        this.state = 'verifying'
+        this.swarm.published(this)
+        return
+      }
+    }
+    this.poke()
+  }
+
+  /** A pull failed (source gone, cut off, or no longer holding the chunk). */
+  pullFailed (pull: Pull): void {
+    this.inflight.delete(pull.chunk)
+    pull.source.inflight--
+    this.#dirty = true
+    if (this.state !== 'running') return
+    if (++pull.source.failures >= 3) this.sources.delete(pull.source.key)
+    else if (pull.source.chunks !== null) pull.source.chunks[pull.chunk] = 0
+    this.poke()
+  }
+}

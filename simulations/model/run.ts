@@ -1,0 +1,28 @@
+/**
+ * `npm run sim:model [-- --nodes 10,100,1000,10000] [--budget SECONDS]`: the swarm model on a
+ * 1 GbE LAN at each fleet size; prints a table, writes `simulations/out/model-scaling.json` and
+ * the scaling figures.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { FleetResult } from '../fleet/simulate.ts'
+import { writeFigures } from './figures.ts'
+import { scaling } from './scaling.ts'
+import { scalingTable } from './tables.ts'
+
+const OUT = fileURLToPath(new URL('../out/', import.meta.url))
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: fileURLToPath(new URL('../fleet/scenarios/default.json', import.meta.url)) },
+    nodes: { type: 'string', default: '10,100,1000,10000' },
+    budget: { type: 'string', default: '900' }
+  }
+})
+const sizes = values.nodes.split(',').map(Number)
+const points = await scaling(values.scenario, sizes, { wallBudget: () => Number(values.budget), log: line => console.error(line) })
+console.log(scalingTable(points))
+await mkdir(OUT, { recursive: true })
+await writeFile(`${OUT}model-scaling.json`, JSON.stringify(points, null, 2) + '\n')
+const fleet = await readFile(`${OUT}fleet-default-20.json`, 'utf8').then(t => JSON.parse(t) as FleetResult, () => undefined)
+for (const file of await writeFigures({ scaling: points, fleet })) console.log(`figure: ${file}`)
