@@ -1,11 +1,15 @@
 /**
  * One download in the model: the fetcher's loop (src/mesh/fetcher.ts `#run`) step for step —
- * full re-discovery at 250 ms doubling to 3 s, partial sources refreshed every 400 ms and
- * forgotten after 5 s of silence, DHT providers looked up when no connected peer holds the whole
- * blob, ≤ 8 pulls in flight and ≤ 3 per source, greedy after 2 s without a verified chunk, failure
- * after 20 s without a source — and the product's own planner (`planPulls`) choosing the chunks.
+ * full re-discovery at 500 ms tripling to 5 s (while starved or without a whole source), partial
+ * sources refreshed every second while starved and forgotten after 5 s of silence, DHT providers
+ * looked up when no connected peer that is not busy holds the whole blob, ≤ 8 pulls in flight and ≤ 3 per source
+ * (one per full holder until a chunk is verified), the first chunks spread over the ring, greedy
+ * after 2 s without a verified chunk, failure after 20 s without a source (verified chunks kept
+ * for the next attempt) — and the product's own planner (`planPulls`) choosing the chunks, with
+ * the holders' reported uploads.
  */
 import { planPulls, type PlanSource } from '../../src/mesh/chunk-plan.ts'
+import { BUSY_UPLOADS } from '../../src/mesh/fetcher.ts'
 import type { Swarm, ModelNode } from './swarm.ts'
 
 /** A source as the fetcher tracks it. */
@@ -13,6 +17,7 @@ export interface ModelSource extends PlanSource {
   peer: number
   failures: number
   seen: number
+  busyUntil?: number
 }
 
 /** One chunk asked of one source. */
@@ -23,6 +28,8 @@ export interface Pull {
 }
 
 const key = (n: number): string => `n${n}`
+/** The fetcher's BUSY_BACKOFF_MS, in seconds. */
+const BUSY_BACKOFF = 0.3
 
 /** A blob being fetched by one node. */
 export class DownloadModel {
@@ -47,13 +54,19 @@ export class DownloadModel {
   /** Whether the planner's inputs changed since it last ran (skipping a call whose answer is known). */
   #dirty = true
   #wasGreedy = false
+  /** Verified one of its first chunks while alone: look again at once (the fetcher's `lookAgain`). */
+  #lookAgain = false
+  /** Pulls the last plan started (none: starved, if chunks are missing). */
+  #lastPlanned = 1
 
-  constructor (swarm: Swarm, node: number, blob: number, count: number) {
+  /** `resumed`: chunks an earlier attempt verified (the product's partial file). */
+  constructor (swarm: Swarm, node: number, blob: number, count: number, resumed?: Uint8Array) {
     this.swarm = swarm
     this.node = node
     this.blob = blob
     this.count = count
-    this.verified = new Uint8Array(count)
+    this.verified = resumed?.length === count ? resumed.slice() : new Uint8Array(count)
+    for (const v of this.verified) this.verifiedCount += v
     this.#lastProgress = this.#lastVerified = swarm.now
   }
 
@@ -76,17 +89,22 @@ export class DownloadModel {
     const now = s.now
     for (const [k, src] of this.sources) if (src.chunks !== null && src.inflight === 0 && now - src.seen > proto.stale) { this.sources.delete(k); this.#dirty = true }
     const partial = [...this.sources.values()].filter(src => src.chunks !== null)
+    const whole = [...this.sources.values()].some(src => src.chunks === null && (src.uploads ?? 0) < BUSY_UPLOADS)
+    const alone = partial.length === 0 && this.count > 1
+    const slots = proto.maxInflight - this.inflight.size
+    const starved = this.#lastPlanned === 0 && slots > 0 && this.verifiedCount + this.inflight.size < this.count
     if (!this.#discovering) {
-      if (now - this.#lastFull >= this.#fullEvery || (this.inflight.size === 0 && now - this.#lastFull >= proto.firstRediscovery && this.sources.size === 0)) {
+      const every = alone ? Math.min(this.#fullEvery, proto.aloneRediscovery) : this.#fullEvery
+      if ((now - this.#lastFull >= every && (starved || this.#fullEvery <= proto.firstRediscovery || !whole || alone)) || this.#lookAgain) {
+        this.#lookAgain = false
         this.#lastFull = this.#lastRefresh = now
-        this.#fullEvery = this.#fullEvery === 0 ? proto.firstRediscovery : Math.min(this.#fullEvery * 2, proto.maxRediscovery)
+        this.#fullEvery = this.#fullEvery === 0 ? proto.firstRediscovery : Math.min(this.#fullEvery * 3, proto.maxRediscovery)
         this.#discover()
-      } else if (partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
+      } else if (starved && partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
         this.#lastRefresh = now
         this.#discover(partial.map(src => src.peer))
       }
     }
-    const slots = proto.maxInflight - this.inflight.size
     const greedy = now - this.#lastVerified > proto.stall
     // The product plans on every turn of its loop; with the same inputs the plan is the same, so
     // the model plans only when a source, a chunk or the greedy switch changed.
@@ -98,14 +116,17 @@ export class DownloadModel {
       verified: this.verified,
       inflight: this.inflight,
       wanted: [],
-      sources: [...this.sources.values()],
+      sources: [...this.sources.values()].filter(src => (src.busyUntil ?? 0) <= now),
       self: key(this.node),
       slots,
       perSource: proto.perSource,
+      perFullSource: Math.min(proto.perSource, 1 + this.verifiedCount),
+      order: 'ring',
       greedy,
       readerStalled: false,
       random: s.random
     })
+    if (plan) this.#lastPlanned = pulls.length
     for (const { chunk, source } of pulls) {
       const src = this.sources.get(source)
       if (src === undefined) continue
@@ -134,7 +155,7 @@ export class DownloadModel {
       if (!node.conns.has(peer)) return
       const have = s.availability(peer, this.blob)
       if (have === undefined) return
-      if (have === null) whole = true
+      if (have === null && (s.uploading[peer] ?? 0) < BUSY_UPLOADS) whole = true
       this.#merge(peer, have)
     }
     const finish = (): void => { this.#discovering = false; this.poke() }
@@ -156,8 +177,9 @@ export class DownloadModel {
   #merge (peer: number, chunks: Uint8Array | null): void {
     const k = key(peer)
     const known = this.sources.get(k)
-    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now })
-    else { known.chunks = chunks; known.seen = this.swarm.now }
+    const uploads = this.swarm.uploading[peer] ?? 0
+    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads })
+    else { known.chunks = chunks; known.seen = this.swarm.now; known.uploads = uploads }
     this.#dirty = true
     this.poke()
   }
@@ -175,12 +197,29 @@ export class DownloadModel {
       this.verified[pull.chunk] = 1
       this.verifiedCount++
       this.#lastVerified = now
+      if (this.verifiedCount <= this.swarm.p.protocol.spreadChunks && ![...this.sources.values()].some(src => src.chunks !== null)) this.#lookAgain = true
       if (this.verifiedCount === this.count) {
         this.state = 'verifying'
         this.swarm.published(this)
         return
       }
     }
+    this.poke()
+  }
+
+  /** The source answered 503: rest it, look for idler holders (the fetcher's BusyError). */
+  pullBusy (pull: Pull): void {
+    this.inflight.delete(pull.chunk)
+    pull.source.inflight--
+    this.#dirty = true
+    if (this.state !== 'running') return
+    const now = this.swarm.now
+    const rest = BUSY_BACKOFF * (1 + this.swarm.random())
+    pull.source.busyUntil = now + rest
+    pull.source.uploads = Math.max(pull.source.uploads ?? 0, BUSY_UPLOADS)
+    this.#lastProgress = now
+    if (now - this.#lastFull >= this.swarm.p.protocol.firstRediscovery) this.#lookAgain = true
+    this.swarm.at(now + rest, this.node, () => { this.#dirty = true; this.poke() })
     this.poke()
   }
 

@@ -3,6 +3,7 @@
  * replicator.ts, head-sync.ts, announcer.ts, host.ts; the chunk choice itself is the product's own
  * `planPulls`, imported); environment constants (delays) are what this machine measured.
  */
+import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
 
@@ -16,9 +17,11 @@ export interface Protocol {
   workers: number
   /** Replicator: a pass that left blobs missing runs again after this (s). */
   retryDelay: number
-  /** Fetcher timers (s): first full re-discovery, doubling up to the max; partial refresh; stale partial source; stall → greedy; no source → fail. */
+  /** Fetcher timers (s): first full re-discovery, tripling up to the max; partial refresh; stale partial source; stall → greedy; no source → fail. */
   firstRediscovery: number
   maxRediscovery: number
+  /** …at least this often while a chunked blob has no partial source. */
+  aloneRediscovery: number
   refresh: number
   stale: number
   stall: number
@@ -27,6 +30,8 @@ export interface Protocol {
   askPeers: number
   lookupProviders: number
   dhtAfter: number
+  /** Data-plane responses a node sends at once; more get 503 (data-plane.ts UPLOAD_SLOTS). */
+  uploadSlots: number
   /** Provider-record replicas: an announcing node connects to the K nodes closest to the blob. */
   replicas: number
   /** Head push debounce and anti-entropy period (s). */
@@ -35,8 +40,10 @@ export interface Protocol {
   maxConnections: number
   /** Random earlier peers each node bootstraps to, besides the seed (the fleet harness's choice). */
   bootstrapPeers: number
-  /** Order in which the replicator fetches missing blobs: the catalog's, or shuffled per node. */
+  /** Order in which the replicator fetches missing blobs: the catalog's, or one of each node's own (the product ranks by sha256(peer ID ‖ CID)). */
   order: 'catalog' | 'random'
+  /** A downloader that sees no other spreads its first chunks over the ring (fetcher.ts SPREAD_CHUNKS). */
+  spreadChunks: number
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -87,9 +94,10 @@ export const PROTOCOL: Protocol = {
   perSource: 3,
   workers: 4,
   retryDelay: 5,
-  firstRediscovery: 0.25,
-  maxRediscovery: 3,
-  refresh: 0.4,
+  firstRediscovery: 0.5,
+  maxRediscovery: 5,
+  aloneRediscovery: 2,
+  refresh: 1,
   stale: 5,
   stall: 2,
   noSource: 20,
@@ -97,11 +105,13 @@ export const PROTOCOL: Protocol = {
   lookupProviders: 8,
   dhtAfter: 0.1,
   replicas: 8,
+  uploadSlots: UPLOAD_SLOTS,
   pushDebounce: 0.05,
   antiEntropy: 30,
   maxConnections: 400,
   bootstrapPeers: 2,
-  order: 'catalog'
+  order: 'random',
+  spreadChunks: 3
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */

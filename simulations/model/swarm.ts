@@ -6,8 +6,8 @@
  * What it models, as the product does it:
  * - heads: the seed adopts at t = 0 and pushes to connected peers (50 ms debounce); a node that
  *   hears of a newer head syncs it (`headSync`) and pushes in turn; anti-entropy every 30 s;
- * - the `full` replicator: on a new head, 4 workers fetch the missing blobs in catalog order; a
- *   pass that left some missing runs again 5 s later;
+ * - the `full` replicator: on a new head, 4 workers fetch the missing blobs in an order of the
+ *   node's own; a pass that left some missing runs again 5 s later;
  * - the fetcher's loop (`download-model.ts`), with the product's own chunk planner;
  * - connections: bootstrap to the seed and two earlier peers; a node that announces a blob dials
  *   the K = 8 nodes closest to it (the provider sweep), and a DHT lookup dials the providers found;
@@ -31,6 +31,8 @@ export interface ModelNode {
   complete: Uint8Array
   completeCount: number
   downloads: Map<number, DownloadModel>
+  /** Chunks verified by failed or interrupted downloads, by blob (the product's partial files). */
+  partial: Map<number, Uint8Array>
   pass: { running: boolean, again: boolean }
   doneAt: number
   uploaded: number
@@ -76,6 +78,10 @@ export class Swarm {
   /** The K nodes closest to each blob in the DHT keyspace (where its records go). */
   readonly closest: number[][]
   readonly #capacity: Float64Array
+  /** Flows each node is uploading now: its taken upload slots, and what it reports in availability answers. */
+  readonly uploading: Int32Array
+  /** Bytes the seed uploaded, per blob (where its egress goes). */
+  readonly seedUploadByBlob: Float64Array
   readonly #cut = new Set<string>()
   #flows: Flow[] = []
   now = 0
@@ -88,13 +94,15 @@ export class Swarm {
     this.providers = p.blobs.map(() => new Set<number>())
     this.closest = p.blobs.map(() => this.#sample(Array.from({ length: n }, (_, i) => i), p.protocol.replicas))
     this.#capacity = new Float64Array(2 * n)
+    this.uploading = new Int32Array(n)
+    this.seedUploadByBlob = new Float64Array(p.blobs.length)
     this.#capacity.set(p.env.up, 0)
     this.#capacity.set(p.env.down, n)
     // A site without the seed starts cut off (its nodes bootstrap only to each other).
     for (const site of new Set(p.site)) if (site !== undefined && site !== p.site[0]) this.#cut.add(site)
     this.nodes = Array.from({ length: n }, (_, index) => ({
       index, alive: false, life: 0, conns: new Set<number>(), headAt: Number.NaN, syncing: false,
-      complete: new Uint8Array(p.blobs.length), completeCount: 0, downloads: new Map(), pass: { running: false, again: false },
+      complete: new Uint8Array(p.blobs.length), completeCount: 0, downloads: new Map(), partial: new Map(), pass: { running: false, again: false },
       doneAt: Number.NaN, uploaded: 0, downloaded: 0
     }))
   }
@@ -213,7 +221,8 @@ export class Swarm {
     if (node.complete[b] === 1) { done(true); return }
     const running = node.downloads.get(b)
     if (running !== undefined) { running.waiters.push(done); return }
-    const dl = new DownloadModel(this, n, b, this.blobChunks[b] as number)
+    const dl = new DownloadModel(this, n, b, this.blobChunks[b] as number, node.partial.get(b))
+    node.partial.delete(b)
     dl.waiters.push(done)
     node.downloads.set(b, dl)
     dl.poke()
@@ -230,11 +239,12 @@ export class Swarm {
     })
   }
 
-  /** A download failed: its verified chunks go with its temp file. */
+  /** A download failed: its verified chunks of a chunked blob stay for the next attempt. */
   failed (dl: DownloadModel): void {
     const node = this.nodes[dl.node] as ModelNode
     if (node.downloads.get(dl.blob) === dl) node.downloads.delete(dl.blob)
-    for (const f of this.#flows) if (f.pull.dl === dl) f.finished = true
+    if (dl.count > 1 && dl.verifiedCount > 0) node.partial.set(dl.blob, dl.verified.slice())
+    for (const f of this.#flows) if (f.pull.dl === dl) this.#end(f)
     for (const w of dl.waiters.splice(0)) w(false)
   }
 
@@ -261,8 +271,18 @@ export class Swarm {
       if (flow.finished) return
       // The source must still be there and hold the chunk (a 404 or a refused connection otherwise).
       if (!this.#serves(pull.source.peer, pull.dl.node, pull.dl.blob, pull.chunk)) { flow.finished = true; pull.dl.pullFailed(pull); return }
+      // Every upload slot taken: 503 (src/mesh/data-plane.ts UPLOAD_SLOTS).
+      if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) { flow.finished = true; pull.dl.pullBusy(pull); return }
       flow.active = true
+      this.uploading[pull.source.peer] = (this.uploading[pull.source.peer] ?? 0) + 1
     })
+  }
+
+  /** A flow ends (delivered, aborted, or its download gone): its upload slot frees. */
+  #end (f: Flow): void {
+    if (f.finished) return
+    f.finished = true
+    if (f.active) this.uploading[f.up] = (this.uploading[f.up] ?? 1) - 1
   }
 
   #serves (src: number, dst: number, b: number, c: number): boolean {
@@ -285,7 +305,7 @@ export class Swarm {
   #abortFlows (test: (f: Flow) => boolean): void {
     for (const f of this.#flows) {
       if (f.finished || !test(f)) continue
-      f.finished = true
+      this.#end(f)
       const dstNode = this.nodes[f.pull.dl.node] as ModelNode
       if (dstNode.alive && dstNode.downloads.get(f.pull.dl.blob) === f.pull.dl) this.queue.push(this.now, () => f.pull.dl.pullFailed(f.pull))
     }
@@ -316,7 +336,10 @@ export class Swarm {
     node.alive = false
     node.life++
     for (const peer of [...node.conns]) this.disconnect(n, peer)
-    for (const dl of node.downloads.values()) dl.abandon()
+    for (const dl of node.downloads.values()) {
+      dl.abandon()
+      if (dl.count > 1 && dl.verifiedCount > 0) node.partial.set(dl.blob, dl.verified.slice())
+    }
     node.downloads.clear()
     node.pass = { running: false, again: false }
     this.#abortFlows(f => f.up === n || f.pull.dl.node === n)
@@ -395,9 +418,10 @@ export class Swarm {
         const moved = Math.min(f.remaining, f.rate * dt)
         f.remaining -= moved
         ;(this.nodes[f.up] as ModelNode).uploaded += moved
+        if (f.up === 0) this.seedUploadByBlob[f.pull.dl.blob] = (this.seedUploadByBlob[f.pull.dl.blob] ?? 0) + moved
         ;(this.nodes[f.pull.dl.node] as ModelNode).downloaded += moved
         if (f.remaining <= 1e-6) {
-          f.finished = true
+          this.#end(f)
           const at = this.now + (f.rate > 0 ? moved / f.rate : 0)
           this.queue.push(at, () => f.pull.dl.pullDone(f.pull))
         }

@@ -28,17 +28,29 @@ export interface DataPlaneSources {
   download: (cid: string) => Download | undefined
 }
 
+/**
+ * Upload slots: responses sent at once. More requests get 503 and go to other holders (or come
+ * back shortly): a seed serving the whole fleet at once would send each blob to everyone, while a
+ * seed that serves a few at a time lets the others take it from those who already have it
+ * (BitTorrent's choking, in its simplest form). Eight saturate a LAN link.
+ */
+export const UPLOAD_SLOTS = 8
+
 /** The running data plane. */
 export class DataPlane {
   readonly #server: Server
   readonly #sources: DataPlaneSources
+  readonly #slots: number
   bytesServed = 0
   /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
   uploads = 0
+  /** Requests answered 503 because every slot was taken. */
+  busyAnswers = 0
   port = 0
 
-  constructor (sources: DataPlaneSources) {
+  constructor (sources: DataPlaneSources, slots = UPLOAD_SLOTS) {
     this.#sources = sources
+    this.#slots = slots
     this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => { void this.#handle(req, res) })
   }
 
@@ -73,6 +85,13 @@ export class DataPlane {
     if (range === 'unsatisfiable') return end(res, 416, { 'content-range': `bytes */${total}` })
     const wanted = range ?? { start: 0, end: total - 1 }
     if (size === undefined && download !== undefined && !download.hasRange(wanted)) return end(res, 404)
+    if (this.uploads >= this.#slots) {
+      this.busyAnswers++
+      return end(res, 503, { 'retry-after': '1' })
+    }
+    // Taken before the file is opened, so concurrent requests cannot all pass the check.
+    this.uploads++
+    res.once('close', () => { this.uploads-- })
     let file: FileHandle | undefined
     if (size !== undefined) {
       try { file = await open(this.#sources.store.path(cid), 'r') } catch { return end(res, 404) } // evicted meanwhile
@@ -80,8 +99,6 @@ export class DataPlane {
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
-    this.uploads++
-    res.once('close', () => { this.uploads-- })
     if (file !== undefined) {
       await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }).catch(err => {
         log.debug({ err: (err as Error).message }, 'data plane response ended early')

@@ -33,6 +33,8 @@ const PENALTY_MS = 10 * 60_000
  */
 const FIRST_REDISCOVERY_MS = 500
 const MAX_REDISCOVERY_MS = 5_000
+/** …but at least this often while a chunked blob has no partial source (see `alone` in #run). */
+const ALONE_REDISCOVERY_MS = 2_000
 /** Asking the partial sources already known what they hold now (only while chunks wait for a source). */
 const REFRESH_MS = 1_000
 /** Nothing in flight and no chunk verified for this long: take any chunk from anyone (see chunk-plan.ts). */
@@ -47,6 +49,12 @@ const DHT_AFTER_MS = 100
 const PROVIDERS_HEAD_START_MS = 50
 /** Sources found by a probe are reused by the fetch that follows it within this time. */
 const PROBE_REUSE_MS = 3_000
+/**
+ * A whole holder serving this many uploads is busy: finding it does not end the search, so DHT
+ * providers are looked up too. Without this a seed connected to the whole fleet answers every
+ * question first and every replica pulls every small blob from it.
+ */
+export const BUSY_UPLOADS = 4
 
 /** How `#discover` asks around. */
 interface DiscoverOptions {
@@ -63,7 +71,14 @@ interface Source extends Availability {
   key: string
   inflight: number
   failures: number
+  /** Answered 503 (every upload slot taken): not asked again before this time. */
+  busyUntil?: number
 }
+
+/** A source's data plane had no free upload slot. */
+class BusyError extends Error {}
+/** How long a busy source rests (plus up to as much again at random, so retries spread). */
+const BUSY_BACKOFF_MS = 300
 
 /** Hints the catalog gives about a blob. */
 export interface BlobHint {
@@ -177,8 +192,8 @@ export class BlobFetcher {
 
   /**
    * Ask who has `cid`, reporting each answer as it comes: `peers` only, or every connected peer and
-   * DHT providers. `providers`: 'after' (default) looks them up when no connected peer has the whole
-   * blob, after all have answered or DHT_AFTER_MS; 'first' (a gateway miss: latency matters) looks
+   * DHT providers. `providers`: 'after' (default) looks them up when no connected peer that is not
+   * busy (BUSY_UPLOADS) has the whole blob, after all have answered or DHT_AFTER_MS; 'first' (a gateway miss: latency matters) looks
    * them up at once — on a LAN the record is usually in this node's own provider store — asks them
    * alone, and asks every connected peer only if no provider has the whole blob within
    * PROVIDERS_HEAD_START_MS: one question instead of one per peer, in a mesh where each costs a
@@ -200,7 +215,7 @@ export class BlobFetcher {
           absent(key)
           return
         }
-        if (have.chunks === null) {
+        if (have.chunks === null && have.uploads < BUSY_UPLOADS) {
           whole = true
           gotWhole()
         }
@@ -311,7 +326,7 @@ export class BlobFetcher {
           inflight,
           wanted: [...download.wanted.keys()],
           readerAt,
-          sources: [...sources.values()],
+          sources: [...sources.values()].filter(s => (s.busyUntil ?? 0) <= now),
           self,
           slots: MAX_INFLIGHT - inflight.size,
           perSource: PER_SOURCE,
@@ -330,8 +345,13 @@ export class BlobFetcher {
         const starved = pulls.length === 0 && inflight.size < MAX_INFLIGHT && download.verifiedCount + inflight.size < download.count
         if (discovering === undefined) {
           const partial = [...sources.values()].filter(s => s.chunks !== null)
-          const whole = [...sources.values()].some(s => s.chunks === null)
-          if ((now - lastFull >= fullEvery && (starved || fullEvery <= FIRST_REDISCOVERY_MS || !whole)) || lookAgain) {
+          // A whole holder that is not busy: with one, the search can rest.
+          const whole = [...sources.values()].some(s => s.chunks === null && s.uploads < BUSY_UPLOADS)
+          // A chunked blob fetched alone from whole holders: others may have started it meanwhile
+          // (they show up only once they verify a chunk), and every chunk they share spares the seed.
+          const alone = partial.length === 0 && download.count > 1
+          const every = alone ? Math.min(fullEvery, ALONE_REDISCOVERY_MS) : fullEvery
+          if ((now - lastFull >= every && (starved || fullEvery <= FIRST_REDISCOVERY_MS || !whole || alone)) || lookAgain) {
             lookAgain = false
             lastFull = lastRefresh = now
             fullEvery = fullEvery === 0 ? FIRST_REDISCOVERY_MS : Math.min(fullEvery * 3, MAX_REDISCOVERY_MS)
@@ -359,7 +379,16 @@ export class BlobFetcher {
             t.failed++
             tally.set(key, t)
             log.debug({ peer: key, chunk, err: err.message }, 'chunk pull failed')
-            if (err instanceof IntegrityError) {
+            if (err instanceof BusyError) {
+              // Not a failure: the holder is serving others. Rest it, and look for idler holders
+              // (it counts as busy now, so the search includes DHT providers).
+              const rest = BUSY_BACKOFF_MS * (1 + Math.random())
+              source.busyUntil = Date.now() + rest
+              source.uploads = Math.max(source.uploads, BUSY_UPLOADS)
+              lastProgress = Date.now()
+              if (Date.now() - lastFull >= FIRST_REDISCOVERY_MS) lookAgain = true
+              setTimeout(poke, rest).unref()
+            } else if (err instanceof IntegrityError) {
               log.warn({ peer: key, cid: cid.toString(), chunk, err: err.message }, 'peer sent bad bytes: dropping it')
               this.penalise(source.peer)
               sources.delete(key)
@@ -401,6 +430,7 @@ export class BlobFetcher {
     })
     if (response.status !== 206 && !(response.status === 200 && range.start === 0 && range.end === download.size - 1)) {
       for await (const _ of response.body) { /* drained: the connection is kept */ }
+      if (response.status === 503) throw new BusyError('every upload slot of the source is taken')
       throw new Error(`data plane answered ${String(response.status)}`)
     }
     let received = 0

@@ -1,0 +1,76 @@
+/**
+ * The data plane on its own (src/mesh/data-plane.ts): tickets, ranges, and upload slots — a holder
+ * with every slot taken answers 503 at once instead of queueing, and frees the slot when a client
+ * finishes or goes away.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { DataPlane, DataPlaneClient } from '../../src/mesh/data-plane.ts'
+import { Tickets } from '../../src/mesh/tickets.ts'
+import { BlobStore } from '../../src/store/blob-store.ts'
+import { cidOfBytes } from '../../src/store/cid.ts'
+import { tempDir } from '../utils/home.ts'
+
+let cleanup: () => Promise<void>
+let plane: DataPlane
+const tickets = new Tickets()
+const client = new DataPlaneClient()
+const blob = randomBytes(8 << 20)
+const cid = cidOfBytes(blob)
+let origin: string
+
+before(async () => {
+  const made = await tempDir('mirrormesh-data-plane-')
+  cleanup = made.cleanup
+  const store = new BlobStore(join(made.dir, 'blobs'))
+  await store.open()
+  await store.put(Readable.from([blob]), { cid })
+  plane = new DataPlane({ store, tickets, download: () => undefined }, 1)
+  await plane.listen('127.0.0.1', 0)
+  origin = `http://127.0.0.1:${plane.port}`
+})
+
+after(async () => {
+  client.destroy()
+  await plane.close()
+  await cleanup()
+})
+
+const path = `/p2p/blobs/${cid.toString()}`
+
+async function body (response: { body: AsyncIterable<Buffer> }): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for await (const part of response.body) parts.push(Buffer.from(part))
+  return Buffer.concat(parts)
+}
+
+test('a ticket is required; a range comes back exactly', async () => {
+  assert.equal((await client.get(origin, path, { authorization: 'Bearer nope' })).status, 403)
+  const r = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=100-199' })
+  assert.equal(r.status, 206)
+  assert.deepEqual(await body(r), blob.subarray(100, 200))
+})
+
+test('with every upload slot taken the answer is 503 at once; the slot frees when the client goes away', async () => {
+  // A client that reads nothing holds the only slot (8 MiB does not fit in the socket buffers).
+  const stalled = request(`${origin}${path}`, { headers: { authorization: `Bearer ${tickets.issue(cid.toString())}` } })
+  const gotHead = new Promise<void>(resolve => stalled.once('response', res => { res.pause(); resolve() }))
+  stalled.end()
+  await gotHead
+  assert.equal(plane.uploads, 1)
+  const busy = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-9' })
+  assert.equal(busy.status, 503)
+  await body(busy)
+  assert.equal(plane.busyAnswers, 1)
+  stalled.destroy()
+  const deadline = Date.now() + 5000
+  while (plane.uploads > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  assert.equal(plane.uploads, 0, 'the slot is free again')
+  const ok = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-9' })
+  assert.equal(ok.status, 206)
+  assert.deepEqual(await body(ok), blob.subarray(0, 10))
+})
