@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto'
 import { Agent, get, type ClientRequest } from 'node:http'
-import { pass, type TokenBucket } from '../lib/bucket.ts'
+import { pass, type TokenBucket } from '../../src/util/token-bucket.ts'
 import { sha256Hex, parseCid } from '../../src/store/cid.ts'
 import type { Blob } from './payload.ts'
 

@@ -1,7 +1,8 @@
 /**
  * A fleet of real `mirrormesh serve` processes on loopback, driven by a scenario: node 0 is the
- * seed, the others replicate from it and from each other. Links are emulated by `ThrottleProxy`
- * (one per node, in front of its data plane) when the scenario caps bandwidth.
+ * seed, the others replicate from it and from each other. When the scenario caps bandwidth, each
+ * node's data plane paces itself (`serve --emulate-link`); scenarios with sites use `ThrottleProxy`
+ * instead (one per node, in front of its data plane), which can also refuse a connection across a cut.
  *
  * Partitions between sites are made the honest way a loopback fleet allows: a node's peer store
  * lives in memory, so restarting every node of a site with `--bootstrap` only to its own site
@@ -12,7 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TokenBucket } from '../lib/bucket.ts'
+import { TokenBucket } from '../../src/util/token-bucket.ts'
 import { nodeStatus, startNode, type NodeProcess } from '../lib/node-process.ts'
 import { linkOf, policyOf, siteOf, type Scenario } from '../lib/scenario.ts'
 import { ThrottleProxy, type Link } from '../lib/throttle-proxy.ts'
@@ -49,6 +50,13 @@ function cpuSeconds (pid: number): number | undefined {
   }
 }
 
+/** `serve --emulate-link` for a link (bytes/s), or nothing when it is not capped. */
+function emulatedLink (link: { up?: number, down?: number }): string[] {
+  if (link.up === undefined && link.down === undefined) return []
+  const mib = (v: number | undefined): string => v === undefined ? '' : String(v / 2 ** 20)
+  return ['--emulate-link', `${mib(link.up)}:${mib(link.down)}`]
+}
+
 /** The fleet. */
 export class Fleet {
   readonly scenario: Scenario
@@ -74,6 +82,8 @@ export class Fleet {
     const seedSite = siteOf(scenario, 0)
     for (const site of Object.keys(scenario.sites ?? {})) if (site !== seedSite) this.#cut.add(site)
     const limited = this.links.some(l => l.up !== undefined || l.down !== undefined)
+    // The proxy costs the harness a copy of every byte (half a core at N = 20): only where cuts need it.
+    const proxied = limited && (scenario.links?.emulation === 'proxy' || scenario.sites !== undefined)
     const table = {
       pids: () => new Map(this.members.flatMap(m => m.state === 'running' && m.process !== undefined ? [[m.process.pid, m.index] as [number, number]] : [])),
       link: (i: number) => this.links[i] ?? {},
@@ -89,7 +99,7 @@ export class Fleet {
       home: join(dir, `node-${index}`),
       site: siteOf(scenario, index),
       policy: policyOf(scenario, index),
-      proxy: limited ? new ThrottleProxy(index, table) : undefined,
+      proxy: proxied ? new ThrottleProxy(index, table) : undefined,
       process: undefined,
       state: 'absent',
       starts: 0,
@@ -137,6 +147,7 @@ export class Fleet {
       bootstrap,
       replicate: index === 0 ? undefined : m.policy,
       dataPlane: m.proxy === undefined ? '127.0.0.1:0' : `127.0.0.2:${m.proxy.port}`,
+      extra: m.proxy === undefined ? emulatedLink(linkOf(this.scenario, index)) : [],
       logFile: `${m.home}.log`
     })
     m.state = 'running'

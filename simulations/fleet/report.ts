@@ -32,8 +32,8 @@ export function renderFleet (r: FleetResult): string {
     ]),
     '',
     table([
-      ['node', 'site', 'policy', 'starts', 'head s', 'done s', 'uploaded', 'downloaded', 'CPU s'],
-      ...r.perNode.map(n => [n.index === 0 ? '0 (seed)' : String(n.index), n.site ?? '', n.policy, n.starts, s(n.headAt), s(n.completeAt), mib(n.uploaded), mib(n.downloaded), s(n.cpuSeconds)])
+      ['node', 'site', 'policy', 'starts', 'head s', 'done s', 'uploaded', 'downloaded', 'CPU s', 'asks', 'lookups'],
+      ...r.perNode.map(n => [n.index === 0 ? '0 (seed)' : String(n.index), n.site ?? '', n.policy, n.starts, s(n.headAt), s(n.completeAt), mib(n.uploaded), mib(n.downloaded), s(n.cpuSeconds), n.control?.asked ?? '—', n.control?.lookups ?? '—'])
     ]),
     '',
     r.converged ? 'every node holds the payload' : 'NOT CONVERGED within the timeout'

@@ -27,6 +27,8 @@ export interface NodeResult {
   downloaded: number
   /** CPU seconds the node's processes used between the import and convergence. */
   cpuSeconds: number
+  /** Control traffic of the node's current process (its status's `control`): asks, lookups, … */
+  control: Record<string, number> | null
 }
 
 /** A fleet run's result. */
@@ -148,7 +150,11 @@ export async function runFleet (scenario: Scenario, options: RunOptions = {}): P
     await play
     const converged = expected.every(i => completeAt.has(i))
     log(converged ? `converged: ${expected.length} nodes hold the payload` : `NOT converged: ${expected.filter(i => !completeAt.has(i)).join(', ')} still missing blobs`)
-    for (const m of fleet.members) await fleet.status(m.index) // final byte counters
+    const control = new Map<number, Record<string, number>>()
+    for (const m of fleet.members) { // final byte counters
+      const s = await fleet.status(m.index)
+      if (s?.control !== undefined) control.set(m.index, s.control as Record<string, number>)
+    }
     fleet.sampleCpu()
 
     const perNode: NodeResult[] = fleet.members.map(m => ({
@@ -161,7 +167,8 @@ export async function runFleet (scenario: Scenario, options: RunOptions = {}): P
       completeAt: m.index === 0 ? 0 : completeAt.has(m.index) ? round(completeAt.get(m.index) as number) : null,
       uploaded: fleet.uploaded(m.index),
       downloaded: fleet.downloaded(m.index),
-      cpuSeconds: round(fleet.cpuOf(m.index) - (cpuAtImport[m.index] ?? 0), 1)
+      cpuSeconds: round(fleet.cpuOf(m.index) - (cpuAtImport[m.index] ?? 0), 1),
+      control: control.get(m.index) ?? null
     }))
     const completionTimes = expected.flatMap(i => completeAt.has(i) ? [completeAt.get(i) as number] : []).sort((a, b) => a - b)
     const seedUploaded = fleet.uploaded(0)

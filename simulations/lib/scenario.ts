@@ -38,8 +38,13 @@ export interface Scenario {
   /** Nodes including the seed. */
   nodes: number
   payload: { seed: number, groups: PayloadGroup[] }
-  /** Every node's link (the LAN), and optional per-node overrides by index. */
-  links?: LinkSpec & { perNode?: Record<string, LinkSpec> }
+  /**
+   * Every node's link (the LAN), and optional per-node overrides by index. `emulation`: where the
+   * caps apply — `node` (default): in each node's data plane (`serve --emulate-link`, no extra
+   * hop); `proxy`: a proxy in the harness in front of each data plane, which also refuses
+   * connections across a cut (used whenever the scenario has sites).
+   */
+  links?: LinkSpec & { perNode?: Record<string, LinkSpec>, emulation?: 'node' | 'proxy' }
   /** Replication policy of peers (the seed holds everything); per-node overrides by index. */
   policy?: 'full' | 'on-demand'
   policies?: Record<string, 'full' | 'on-demand'>

@@ -10,7 +10,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { pass, type TokenBucket } from './bucket.ts'
+import { pass, type TokenBucket } from '../../src/util/token-bucket.ts'
 import { ownerOf } from './owner.ts'
 
 /** One node's link: its buckets (undefined = not limited). */

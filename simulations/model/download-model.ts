@@ -18,6 +18,8 @@ export interface ModelSource extends PlanSource {
   failures: number
   seen: number
   busyUntil?: number
+  /** Chunks the source declined (sparing: it sent them to another peer), until when (s). */
+  declinedUntil?: Map<number, number>
 }
 
 /** One chunk asked of one source. */
@@ -28,6 +30,25 @@ export interface Pull {
 }
 
 const key = (n: number): string => `n${n}`
+
+/** Up to `n` of `items`, at random (the fetcher's `sample`). */
+function sampleOf<T> (items: T[], n: number, random: () => number): T[] {
+  if (items.length <= n) return items
+  const out = [...items]
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (out.length - i))
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out.slice(0, n)
+}
+
+/** The source with the chunks it declines now (the fetcher's `withDeclined`). */
+function withDeclined (src: ModelSource, now: number): ModelSource {
+  if (src.declinedUntil === undefined) return src
+  for (const [chunk, until] of src.declinedUntil) if (until <= now) src.declinedUntil.delete(chunk)
+  src.declined = new Set(src.declinedUntil.keys())
+  return src
+}
 /** The fetcher's BUSY_BACKOFF_MS, in seconds. */
 const BUSY_BACKOFF = 0.3
 
@@ -95,14 +116,15 @@ export class DownloadModel {
     const starved = this.#lastPlanned === 0 && slots > 0 && this.verifiedCount + this.inflight.size < this.count
     if (!this.#discovering) {
       const every = alone ? Math.min(this.#fullEvery, proto.aloneRediscovery) : this.#fullEvery
-      if ((now - this.#lastFull >= every && (starved || this.#fullEvery <= proto.firstRediscovery || !whole || alone)) || this.#lookAgain) {
+      const early = this.count > 1 && this.#fullEvery <= proto.firstRediscovery
+      if ((now - this.#lastFull >= every && (starved || early || !whole || alone)) || this.#lookAgain) {
         this.#lookAgain = false
         this.#lastFull = this.#lastRefresh = now
         this.#fullEvery = this.#fullEvery === 0 ? proto.firstRediscovery : Math.min(this.#fullEvery * 3, proto.maxRediscovery)
         this.#discover()
       } else if (starved && partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
         this.#lastRefresh = now
-        this.#discover(partial.map(src => src.peer))
+        this.#discover(sampleOf(partial, proto.askPeers, s.random).map(src => src.peer))
       }
     }
     const greedy = now - this.#lastVerified > proto.stall
@@ -116,7 +138,7 @@ export class DownloadModel {
       verified: this.verified,
       inflight: this.inflight,
       wanted: [],
-      sources: [...this.sources.values()].filter(src => (src.busyUntil ?? 0) <= now),
+      sources: [...this.sources.values()].filter(src => (src.busyUntil ?? 0) <= now).map(src => withDeclined(src, now)),
       self: key(this.node),
       slots,
       perSource: proto.perSource,
@@ -149,7 +171,9 @@ export class DownloadModel {
     const s = this.swarm
     const node = s.nodes[this.node] as ModelNode
     this.#discovering = true
-    const targets = peers ?? [...node.conns].slice(0, s.p.protocol.askPeers)
+    // A sample of the connected peers plus (a sample of) the partial sources known, as the fetcher does.
+    const known = sampleOf([...this.sources.values()].filter(src => src.chunks !== null), s.p.protocol.askPeers, s.random).map(src => src.peer)
+    const targets = peers ?? [...new Set([...sampleOf([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
     let whole = false
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
@@ -220,6 +244,31 @@ export class DownloadModel {
     this.#lastProgress = now
     if (now - this.#lastFull >= this.swarm.p.protocol.firstRediscovery) this.#lookAgain = true
     this.swarm.at(now + rest, this.node, () => { this.#dirty = true; this.poke() })
+    this.poke()
+  }
+
+  /**
+   * The source declined the chunk: it is sending it, or just sent it, to `holder` (the fetcher's
+   * SparedError). Not asked of that source for the window; `holder` is asked what it has.
+   */
+  pullSpared (pull: Pull, holder: number): void {
+    this.inflight.delete(pull.chunk)
+    pull.source.inflight--
+    this.#dirty = true
+    if (this.state !== 'running') return
+    const now = this.swarm.now
+    pull.source.declinedUntil ??= new Map()
+    pull.source.declinedUntil.set(pull.chunk, now + this.swarm.p.protocol.spareWindow)
+    this.#lastProgress = now
+    const known = this.sources.get(key(holder))
+    if (holder !== this.node && known?.chunks?.[pull.chunk] !== 1) {
+      const s = this.swarm
+      s.connect(this.node, holder)
+      s.at(now + s.p.env.askDelay, this.node, () => {
+        const have = s.availability(holder, this.blob)
+        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) this.#merge(holder, have)
+      })
+    }
     this.poke()
   }
 

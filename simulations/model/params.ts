@@ -4,6 +4,8 @@
  * `planPulls`, imported); environment constants (delays) are what this machine measured.
  */
 import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
+import { ASK_PEERS } from '../../src/mesh/fetcher.ts'
+import { SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
 
@@ -44,6 +46,8 @@ export interface Protocol {
   order: 'catalog' | 'random'
   /** A downloader that sees no other spreads its first chunks over the ring (fetcher.ts SPREAD_CHUNKS). */
   spreadChunks: number
+  /** A chunk sent to one peer is declined to others for this long (s; spare-list.ts SPARE_MS). */
+  spareWindow: number
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -62,6 +66,12 @@ export interface Environment {
   verifyRate: number
   /** A (re)started node is up and dialling after this. */
   startDelay: number
+  /**
+   * Bytes per second the whole testbed's CPU can move between nodes (undefined: every node has its
+   * own machine). The loopback fleet runs 20 nodes on 2 cores: `validate.ts` measures this from the
+   * fleet's CPU time per byte moved.
+   */
+  cpuBytesPerSecond?: number
   up: Float64Array
   down: Float64Array
 }
@@ -101,7 +111,7 @@ export const PROTOCOL: Protocol = {
   stale: 5,
   stall: 2,
   noSource: 20,
-  askPeers: 64,
+  askPeers: ASK_PEERS,
   lookupProviders: 8,
   dhtAfter: 0.1,
   replicas: 8,
@@ -111,7 +121,8 @@ export const PROTOCOL: Protocol = {
   maxConnections: 400,
   bootstrapPeers: 2,
   order: 'random',
-  spreadChunks: 3
+  spreadChunks: 3,
+  spareWindow: SPARE_MS / 1000
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */
@@ -149,7 +160,7 @@ export function walkOrder<T extends { name: string, version: string }> (items: T
 }
 
 /** Model parameters for a scenario (blob sizes measured by a fleet run, if given). */
-export function fromScenario (s: Scenario, options: { sizes?: number[], env?: Partial<typeof LOOPBACK>, dt?: number, seed?: number, nodes?: number } = {}): ModelParams {
+export function fromScenario (s: Scenario, options: { sizes?: number[], env?: Partial<Omit<Environment, 'up' | 'down'>>, dt?: number, seed?: number, nodes?: number } = {}): ModelParams {
   const nodes = options.nodes ?? s.nodes
   const items = payloadItems(s)
   // A crate file is its payload plus tar and gzip framing (~1.5 KiB here; exact sizes when measured).

@@ -39,8 +39,13 @@ export interface ModelNode {
   downloaded: number
 }
 
+/** Sparing state of a chunk at its source: who gets it, since when, until when. */
+interface Spare { to: number, started: number, ended?: number }
+const spareKey = (pull: Pull): string => `${pull.source.peer} ${pull.dl.blob} ${pull.chunk}`
+
 /** A chunk in transit. */
 interface Flow {
+  spare?: Spare
   up: number
   down: number
   rate: number
@@ -84,6 +89,7 @@ export class Swarm {
   readonly seedUploadByBlob: Float64Array
   readonly #cut = new Set<string>()
   #flows: Flow[] = []
+  readonly #spares = new Map<string, Spare>()
   now = 0
 
   constructor (p: ModelParams) {
@@ -273,6 +279,15 @@ export class Swarm {
       if (!this.#serves(pull.source.peer, pull.dl.node, pull.dl.blob, pull.chunk)) { flow.finished = true; pull.dl.pullFailed(pull); return }
       // Every upload slot taken: 503 (src/mesh/data-plane.ts UPLOAD_SLOTS).
       if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) { flow.finished = true; pull.dl.pullBusy(pull); return }
+      // Sparing (src/mesh/spare-list.ts): the chunk just went to another peer.
+      const spared = this.#spares.get(spareKey(pull))
+      if (spared !== undefined && spared.to !== pull.dl.node && spared.ended !== undefined && this.now - spared.ended < this.p.protocol.spareWindow) {
+        flow.finished = true
+        pull.dl.pullSpared(pull, spared.to)
+        return
+      }
+      flow.spare = { to: pull.dl.node, started: this.now }
+      this.#spares.set(spareKey(pull), flow.spare)
       flow.active = true
       this.uploading[pull.source.peer] = (this.uploading[pull.source.peer] ?? 0) + 1
     })
@@ -282,6 +297,8 @@ export class Swarm {
   #end (f: Flow): void {
     if (f.finished) return
     f.finished = true
+    // An aborted transfer does not spare its source (the product forgets it too).
+    if (f.spare !== undefined && f.spare.ended === undefined && this.#spares.get(spareKey(f.pull)) === f.spare) this.#spares.delete(spareKey(f.pull))
     if (f.active) this.uploading[f.up] = (this.uploading[f.up] ?? 1) - 1
   }
 
@@ -408,6 +425,14 @@ export class Swarm {
         continue
       }
       maxMinRates(active, this.#capacity)
+      // The testbed's CPU (all nodes on one machine): every byte moved costs CPU, so past what the
+      // cores can move the flows slow down together (time-sharing), whatever the links allow.
+      const cpu = this.p.env.cpuBytesPerSecond
+      if (cpu !== undefined) {
+        let total = 0
+        for (const f of active) total += f.rate
+        if (total > cpu) for (const f of active) f.rate *= cpu / total
+      }
       // The step: a fortieth of a typical chunk's time at the current rates (p.dt at the least).
       const sample: number[] = []
       for (let i = 0; i < active.length; i += Math.max(1, Math.floor(active.length / 256))) sample.push((active[i] as Flow).rate)
@@ -421,6 +446,7 @@ export class Swarm {
         if (f.up === 0) this.seedUploadByBlob[f.pull.dl.blob] = (this.seedUploadByBlob[f.pull.dl.blob] ?? 0) + moved
         ;(this.nodes[f.pull.dl.node] as ModelNode).downloaded += moved
         if (f.remaining <= 1e-6) {
+          if (f.spare !== undefined) f.spare.ended = this.now
           this.#end(f)
           const at = this.now + (f.rate > 0 ? moved / f.rate : 0)
           this.queue.push(at, () => f.pull.dl.pullDone(f.pull))

@@ -51,18 +51,29 @@ if (values.fleet !== undefined) {
 
 // 2. The model, same scenario.
 const headSync = Number.isFinite(fleet.head.p50) ? fleet.head.p50 : LOOPBACK.headSync
-const runs = Array.from({ length: Number(values.runs) }, (_, i) => {
-  const p = fromScenario({ ...scenario, nodes: fleet.nodes }, { sizes: fleet.payload.sizes, env: { headSync }, seed: i + 1 })
-  return new Swarm(p).run()
-})
-const modelTimes = runs.map(r => r.completion.filter(Number.isFinite))
+// All the fleet's nodes share this machine's cores: what they can move together is bounded by
+// the CPU time each byte moved cost them in this run (control traffic included).
+const cpuSeconds = fleet.perNode.reduce((sum, n) => sum + n.cpuSeconds, 0)
+const cpuBytesPerSecond = cpuSeconds > 0 ? fleet.machine.cpus * fleet.fleetFetched / cpuSeconds : undefined
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
-const model = {
-  p50: mean(modelTimes.map(t => quantile(t, 0.5))),
-  max: mean(modelTimes.map(t => Math.max(...t))),
-  seedEgress: mean(runs.map(r => (r.uploaded[0] ?? 0) / r.payloadBytes)),
-  allDone: runs.every(r => r.completion.every(Number.isFinite))
+const modelOf = (cpu: number | undefined): { p50: number, max: number, seedEgress: number, allDone: boolean, times: number[][] } => {
+  const runs = Array.from({ length: Number(values.runs) }, (_, i) => {
+    const p = fromScenario({ ...scenario, nodes: fleet.nodes }, { sizes: fleet.payload.sizes, env: { headSync, cpuBytesPerSecond: cpu }, seed: i + 1 })
+    return new Swarm(p).run()
+  })
+  const times = runs.map(r => r.completion.filter(Number.isFinite))
+  return {
+    p50: mean(times.map(t => quantile(t, 0.5))),
+    max: mean(times.map(t => Math.max(...t))),
+    seedEgress: mean(runs.map(r => (r.uploaded[0] ?? 0) / r.payloadBytes)),
+    allDone: runs.every(r => r.completion.every(Number.isFinite)),
+    times
+  }
 }
+const model = modelOf(cpuBytesPerSecond)
+const linksOnly = modelOf(undefined)
+const modelTimes = model.times
+const runs = { length: Number(values.runs) }
 const within = (m: number, f: number): { ratio: number, ok: boolean } => ({ ratio: round(m / f), ok: Math.abs(m / f - 1) <= 0.25 })
 const agreement = {
   completionP50: within(model.p50, fleet.completion.p50),
@@ -87,11 +98,13 @@ const thousand = points.find(p => p.nodes === 1000)
 const md = [
   `Fleet run: ${fleet.date}, ${fleet.nodes} nodes, payload ${fleet.payload.blobs} blobs = ${(fleet.payload.bytes / 2 ** 20).toFixed(1)} MiB (largest ${(fleet.payload.largest / 2 ** 20).toFixed(0)} MiB), links ${fleet.links.upMiBps} MiB/s up and down per node, load average ${fleet.machine.loadBefore} on ${fleet.machine.cpus} cores before the run.`,
   '',
-  '| | fleet (real processes) | model (mean of ' + runs.length + ' runs) | model / fleet |',
-  '|---|---:|---:|---:|',
-  `| median node holds the payload (s) | ${f1(fleet.completion.p50)} | ${f1(model.p50)} | ${mark(agreement.completionP50)} |`,
-  `| last node holds the payload (s) | ${f1(fleet.completion.max)} | ${f1(model.max)} | ${mark(agreement.completionMax)} |`,
-  `| seed upload (payloads) | ${f1(fleet.ratios.seedEgress)} | ${f1(model.seedEgress)} | ${mark(agreement.seedEgress)} |`,
+  `The nodes' CPU time in the run was ${f1(cpuSeconds)} s for ${(fleet.fleetFetched / 2 ** 20).toFixed(0)} MiB moved between them: on ${fleet.machine.cpus} cores they could move ${cpuBytesPerSecond === undefined ? '—' : (cpuBytesPerSecond / 2 ** 20).toFixed(1)} MiB/s together, whatever the links. The model is run with that shared CPU limit (the testbed as it is) and without it (links only, as on a LAN of separate machines).`,
+  '',
+  '| | fleet (real processes) | model: links + CPU (mean of ' + runs.length + ' runs) | model / fleet | model: links only |',
+  '|---|---:|---:|---:|---:|',
+  `| median node holds the payload (s) | ${f1(fleet.completion.p50)} | ${f1(model.p50)} | ${mark(agreement.completionP50)} | ${f1(linksOnly.p50)} |`,
+  `| last node holds the payload (s) | ${f1(fleet.completion.max)} | ${f1(model.max)} | ${mark(agreement.completionMax)} | ${f1(linksOnly.max)} |`,
+  `| seed upload (payloads) | ${f1(fleet.ratios.seedEgress)} | ${f1(model.seedEgress)} | ${mark(agreement.seedEgress)} | ${f1(linksOnly.seedEgress)} |`,
   '',
   `Same run, targets: seed upload ${f1(fleet.ratios.seedEgress)}× the payload (target ≤ 2×; central mirror ${fleet.nodes - 1}×); ` +
   `last node ${f1(fleet.completion.max)} s = ${f1(fleet.ratios.completionOverSingle)}× one node downloading the payload alone (${f1(fleet.baseline?.singleSeconds)} s; target ≤ 1.5×), ` +
@@ -105,5 +118,5 @@ const md = [
 ].join('\n')
 console.log(md)
 await writeFile(`${OUT}validate.md`, md + '\n')
-await writeFile(`${OUT}validate.json`, JSON.stringify({ fleet: { date: fleet.date, completion: fleet.completion, seedEgress: fleet.ratios.seedEgress }, model: { ...model, headSync, runs: runs.length }, agreement, scaling: points }, null, 2) + '\n')
+await writeFile(`${OUT}validate.json`, JSON.stringify({ fleet: { date: fleet.date, completion: fleet.completion, seedEgress: fleet.ratios.seedEgress }, model: { ...model, times: undefined, headSync, cpuBytesPerSecond, runs: runs.length }, linksOnly: { ...linksOnly, times: undefined }, agreement, scaling: points }, null, 2) + '\n')
 for (const file of await writeFigures({ fleet, model: modelTimes, scaling: points })) log(`figure: ${file}`)

@@ -24,6 +24,8 @@ export interface PlanSource {
   inflight: number
   /** Uploads the source reported it was serving (to anyone): among holders, the idlest is asked first. */
   uploads?: number
+  /** Chunks the source declined to send for now (it just sent them to another peer: take them from that one). */
+  declined?: ReadonlySet<number>
 }
 
 /** The fetcher's state, as the planner sees it. */
@@ -115,7 +117,7 @@ export function planPulls (input: PlanInput): Pull[] {
     let bestLoad = Infinity
     let ties = 0
     for (const s of list) {
-      if (s.chunks !== null && s.chunks[chunk] !== 1) continue
+      if ((s.chunks !== null && s.chunks[chunk] !== 1) || s.declined?.has(chunk) === true) continue
       const mine = load.get(s.key) ?? 0
       if (mine >= (s.chunks === null ? input.perFullSource ?? input.perSource : input.perSource)) continue
       const l = mine + (s.uploads ?? 0)

@@ -14,8 +14,10 @@ import { parseCid } from '../store/cid.ts'
 import { parseRange } from '../gateway/http.ts'
 import { MirrormeshError } from '../util/errors.ts'
 import { sendFileRange } from '../util/send-file.ts'
+import { pass, type TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
 import type { Download } from './download.ts'
+import { SpareList } from './spare-list.ts'
 import type { Tickets } from './tickets.ts'
 
 const log = logger('data-plane')
@@ -44,13 +46,25 @@ export class DataPlane {
   bytesServed = 0
   /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
   uploads = 0
+  readonly #spare: SpareList | undefined
   /** Requests answered 503 because every slot was taken. */
   busyAnswers = 0
+  /** Requests answered 503 because another peer just received the same range (see SpareList). */
+  sparedAnswers = 0
   port = 0
 
-  constructor (sources: DataPlaneSources, slots = UPLOAD_SLOTS) {
+  readonly #pace: ((bytes: number) => Promise<void>) | undefined
+
+  /**
+   * `spare`: the window of `SpareList` in ms (0: send every range to whoever asks); `up`: an
+   * emulated upload link (`serve --emulate-link`, simulations only).
+   */
+  constructor (sources: DataPlaneSources, options: { slots?: number, spare?: number, up?: TokenBucket } = {}) {
     this.#sources = sources
-    this.#slots = slots
+    this.#slots = options.slots ?? UPLOAD_SLOTS
+    this.#spare = options.spare === 0 ? undefined : new SpareList(options.spare)
+    const up = options.up
+    this.#pace = up === undefined ? undefined : async bytes => { await pass([up], bytes) }
     this.#server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => { void this.#handle(req, res) })
   }
 
@@ -69,12 +83,17 @@ export class DataPlane {
     })
   }
 
+  /** Requests received (any answer). */
+  requests = 0
+
   async #handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests++
     const match = /^\/p2p\/blobs\/([a-z0-9]{20,100})$/.exec(req.url ?? '')
     if (req.method !== 'GET' || match === null) return end(res, 404)
     const cidText = match[1] ?? ''
     const ticket = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? ''
-    if (!this.#sources.tickets.check(cidText, ticket)) return end(res, 403)
+    const holder = this.#sources.tickets.check(cidText, ticket)
+    if (holder === undefined) return end(res, 403)
     let cid
     try { cid = parseCid(cidText) } catch { return end(res, 400) }
     const size = await this.#sources.store.size(cid)
@@ -89,9 +108,16 @@ export class DataPlane {
       this.busyAnswers++
       return end(res, 503, { 'retry-after': '1' })
     }
+    const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
+    const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder)
+    if (sentTo !== undefined) {
+      this.sparedAnswers++
+      return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': this.#sources.tickets.peerOf(sentTo) ?? '-' })
+    }
     // Taken before the file is opened, so concurrent requests cannot all pass the check.
     this.uploads++
     res.once('close', () => { this.uploads-- })
+    const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)
     let file: FileHandle | undefined
     if (size !== undefined) {
       try { file = await open(this.#sources.store.path(cid), 'r') } catch { return end(res, 404) } // evicted meanwhile
@@ -100,15 +126,17 @@ export class DataPlane {
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
     if (file !== undefined) {
-      await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }).catch(err => {
+      await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }, this.#pace).then(sent, err => {
         log.debug({ err: (err as Error).message }, 'data plane response ended early')
         res.destroy()
       }).finally(() => file.close())
       return
     }
-    const source = (download as Download).stream(wanted)
-    source.on('data', (chunk: Buffer) => { this.bytesServed += chunk.length })
-    await pipeline(source, res).catch(err => log.debug({ err: (err as Error).message }, 'data plane response ended early'))
+    const pace = this.#pace
+    const stream = (download as Download).stream(wanted)
+    const source = pace === undefined ? stream : (async function * () { for await (const chunk of stream as AsyncIterable<Buffer>) { await pace(chunk.length); yield chunk } })()
+    stream.on('data', (chunk: Buffer) => { this.bytesServed += chunk.length })
+    await pipeline(source, res).then(sent, err => log.debug({ err: (err as Error).message }, 'data plane response ended early'))
   }
 }
 
@@ -142,7 +170,13 @@ interface Pooled { socket: Socket, idleSince: number }
  */
 export class DataPlaneClient {
   readonly #idle = new Map<string, Pooled[]>()
+  readonly #down: TokenBucket | undefined
   #closed = false
+
+  /** `down`: an emulated download link (`serve --emulate-link`, simulations only). */
+  constructor (options: { down?: TokenBucket } = {}) {
+    this.#down = options.down
+  }
 
   /** GET `path` from `origin` (`http://host:port`). Throws on connection errors and malformed answers. */
   async get (origin: string, path: string, headers: Record<string, string>, timeoutMs = 30_000): Promise<DataResponse> {
@@ -207,6 +241,9 @@ export class DataPlaneClient {
     let remaining = 0
     let headBytes: Buffer = Buffer.alloc(0)
     let response: DataResponse | undefined
+    /** Paused by the emulated download link. */
+    let pacing = false
+    const down = this.#down
     const wake = (): void => { const n = notify; notify = undefined; n?.() }
     return await new Promise<DataResponse>((resolve, reject) => {
       const cleanup = (): void => {
@@ -239,6 +276,12 @@ export class DataPlaneClient {
         if (data.length > remaining) return fail(new Error('data plane sent more than Content-Length'))
         remaining -= data.length
         if (data.length > 0) queue.push(data)
+        const wait = data.length > 0 ? down?.reserve(data.length) ?? 0 : 0
+        if (wait >= 1 && remaining > 0) {
+          pacing = true
+          socket.pause()
+          setTimeout(() => { pacing = false; if (queue.length < HIGH_WATER && !ended && failure === undefined) socket.resume() }, wait)
+        }
         if (queue.length >= HIGH_WATER) socket.pause()
         if (remaining === 0) finish()
         else wake()
@@ -276,7 +319,7 @@ export class DataPlaneClient {
           while (true) {
             const next = queue.shift()
             if (next !== undefined) {
-              if (queue.length < HIGH_WATER / 2 && socket.isPaused() && !ended) socket.resume()
+              if (queue.length < HIGH_WATER / 2 && socket.isPaused() && !ended && !pacing) socket.resume()
               yield next
               continue
             }

@@ -6,16 +6,19 @@
  * Which chunk comes from whom is `chunk-plan.ts`.
  */
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { walk } from '../catalog/tree.ts'
 import type { Repo } from '../node/repo.ts'
 import type { CID } from '../store/cid.ts'
 import { CHUNK_SIZE } from '../store/hash.ts'
 import { IntegrityError, NotFoundError } from '../util/errors.ts'
+import type { TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
-import { askAvailability, type Availability } from './blob-protocol.ts'
+import { AvailabilitySessions, type Availability } from './blob-protocol.ts'
 import { planPulls } from './chunk-plan.ts'
 import { DataPlaneClient } from './data-plane.ts'
 import { Download } from './download.ts'
+import { SPARE_MS } from './spare-list.ts'
 import type { Host } from './host.ts'
 import type { ContentRouter } from './interface.ts'
 
@@ -43,6 +46,12 @@ const STALL_MS = 2_000
 const READER_PATIENCE_MS = 2_000
 /** A downloader that sees no other spreads its first chunks over the ring (see chunk-plan.ts). */
 const SPREAD_CHUNKS = 3
+/**
+ * Connected peers asked per discovery, at random, besides (a sample of) the partial sources known.
+ * An answer costs ~0.3 ms of CPU over a session (blob-protocol.ts); in the flow model, asking 8
+ * or 16 instead of 64 left some replicas of a 100-node fleet without sources for seconds.
+ */
+export const ASK_PEERS = 64
 /** Connected peers that have not answered by then: look up DHT providers meanwhile. */
 const DHT_AFTER_MS = 100
 /** A gateway miss asks DHT providers alone for this long before it asks every connected peer. */
@@ -60,6 +69,8 @@ export const BUSY_UPLOADS = 4
 interface DiscoverOptions {
   /** Ask only these peers (no DHT). */
   peers?: PeerId[]
+  /** Ask these too (the sources already known), besides the sample of connected peers. */
+  include?: PeerId[]
   providers?: 'first' | 'after' | 'never'
   signal?: AbortSignal
   /** A peer asked that does not have the blob (or did not answer). */
@@ -73,12 +84,52 @@ interface Source extends Availability {
   failures: number
   /** Answered 503 (every upload slot taken): not asked again before this time. */
   busyUntil?: number
+  /** Chunks it declined because it just sent them to another peer (SpareList), until when. */
+  declinedUntil?: Map<number, number>
+  declined?: Set<number>
 }
 
 /** A source's data plane had no free upload slot. */
 class BusyError extends Error {}
+/** A source declined a chunk it has just sent to another peer: that peer has it. */
+class SparedError extends Error {
+  /** The peer ID it was sent to ('-': not known). */
+  readonly sentTo: string
+  constructor (message: string, sentTo: string) {
+    super(message)
+    this.sentTo = sentTo
+  }
+}
 /** How long a busy source rests (plus up to as much again at random, so retries spread). */
 const BUSY_BACKOFF_MS = 300
+
+/** A peer ID from a data plane's header, or undefined. */
+function parsePeer (text: string): PeerId | undefined {
+  try {
+    return peerIdFromString(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Up to `n` of `items`, at random. */
+function sample<T> (items: T[], n: number): T[] {
+  if (items.length <= n) return items
+  const out = [...items]
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(Math.random() * (out.length - i))
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out.slice(0, n)
+}
+
+/** The source with the chunks it declines now (expired refusals dropped). */
+function withDeclined (source: Source, now: number): Source {
+  if (source.declinedUntil === undefined) return source
+  for (const [chunk, until] of source.declinedUntil) if (until <= now) source.declinedUntil.delete(chunk)
+  source.declined = new Set(source.declinedUntil.keys())
+  return source
+}
 
 /** Hints the catalog gives about a blob. */
 export interface BlobHint {
@@ -93,7 +144,8 @@ export class BlobFetcher {
   readonly #repo: Repo
   readonly #router: ContentRouter
   readonly #penalties = new Map<string, number>()
-  readonly #client = new DataPlaneClient()
+  readonly #client: DataPlaneClient
+  readonly #availability: AvailabilitySessions
   readonly #onFetched: (cid: CID, size: number) => void
   /** Sources a probe found, for the fetch that usually follows it (a gateway miss: stat, then open). */
   readonly #probed = new Map<string, { at: number, sources: Source[] }>()
@@ -102,12 +154,19 @@ export class BlobFetcher {
   readonly #onHead = (): void => { this.#digestIndex = undefined }
   bytesFetched = 0
   badPeers = 0
+  /** Availability questions asked, DHT provider lookups made, turns of the download loops. */
+  availabilityAsked = 0
+  lookups = 0
+  loopTurns = 0
 
-  constructor (host: Host, repo: Repo, router: ContentRouter, onFetched: (cid: CID, size: number) => void = () => {}) {
+  /** `down`: an emulated download link (`serve --emulate-link`, simulations only). */
+  constructor (host: Host, repo: Repo, router: ContentRouter, onFetched: (cid: CID, size: number) => void = () => {}, options: { down?: TokenBucket } = {}) {
     this.#host = host
     this.#repo = repo
     this.#router = router
     this.#onFetched = onFetched
+    this.#client = new DataPlaneClient({ down: options.down })
+    this.#availability = new AvailabilitySessions(host)
     repo.on('head', this.#onHead)
   }
 
@@ -188,6 +247,7 @@ export class BlobFetcher {
     this.#repo.off('head', this.#onHead)
     for (const download of this.downloads.values()) download.fail(new Error('node stopping'))
     this.#client.destroy()
+    this.#availability.close()
   }
 
   /**
@@ -209,8 +269,9 @@ export class BlobFetcher {
       const key = peer.toString()
       if (asked.has(key) || this.#penalised(peer) || peer.equals(this.#host.peerId)) return
       asked.add(key)
+      this.availabilityAsked++
       try {
-        const have = await askAvailability(this.#host, peer, cid, signal)
+        const have = await this.#availability.ask(peer, cid, signal)
         if (have === undefined) {
           absent(key)
           return
@@ -225,8 +286,10 @@ export class BlobFetcher {
         absent(key)
       }
     }
-    const askConnected = async (): Promise<void> => { await Promise.all((options.peers ?? this.#host.getPeers().slice(0, 64)).map(ask)) }
+    const connected = options.peers ?? [...new Map([...sample(this.#host.getPeers(), ASK_PEERS), ...options.include ?? []].map(p => [p.toString(), p])).values()]
+    const askConnected = async (): Promise<void> => { await Promise.all(connected.map(ask)) }
     const lookUp = async (stop: AbortSignal): Promise<void> => {
+      this.lookups++
       const lookups: Array<Promise<void>> = []
       try {
         for await (const peer of this.#router.findProviders(cid, { signal: AbortSignal.any([AbortSignal.timeout(3_000), stop, ...(signal === undefined ? [] : [signal])]) })) {
@@ -248,10 +311,15 @@ export class BlobFetcher {
       await lookup
       return
     }
-    const connected = askConnected()
-    await Promise.race([connected, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))])
-    if (!whole) await lookUp(new AbortController().signal)
-    await connected
+    const asking = askConnected()
+    await Promise.race([asking, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))])
+    if (!whole) {
+      // Ends as soon as an idle whole holder answered (a lookup visits up to K peers, a stream each).
+      const stop = new AbortController()
+      void hasWhole.then(() => stop.abort())
+      await lookUp(stop.signal)
+    }
+    await asking
   }
 
   async #run (download: Download): Promise<void> {
@@ -298,7 +366,8 @@ export class BlobFetcher {
     let discovering: Promise<void> | undefined
     const discover = (peers: PeerId[] | undefined, providers: boolean): void => {
       discoveries++
-      discovering = this.#discover(cid, merge, { peers, providers: providers ? 'after' : 'never', absent: forget }).finally(() => { discovering = undefined; poke() })
+      const include = peers === undefined ? sample([...sources.values()].filter(s => s.chunks !== null), ASK_PEERS).map(s => s.peer) : undefined
+      discovering = this.#discover(cid, merge, { peers, include, providers: providers ? 'after' : 'never', absent: forget }).finally(() => { discovering = undefined; poke() })
     }
     const probed = this.#probed.get(cid.toString())
     if (probed !== undefined && Date.now() - probed.at < PROBE_REUSE_MS) for (const s of probed.sources) merge({ ...s, inflight: 0, failures: 0 })
@@ -318,6 +387,7 @@ export class BlobFetcher {
     download.on('chunk', onChunk)
     try {
       while (download.state === 'running') {
+        this.loopTurns++
         const now = Date.now()
         const readerAt = download.readerPosition()
         const pulls = planPulls({
@@ -326,7 +396,7 @@ export class BlobFetcher {
           inflight,
           wanted: [...download.wanted.keys()],
           readerAt,
-          sources: [...sources.values()].filter(s => (s.busyUntil ?? 0) <= now),
+          sources: [...sources.values()].filter(s => (s.busyUntil ?? 0) <= now).map(s => withDeclined(s, now)),
           self,
           slots: MAX_INFLIGHT - inflight.size,
           perSource: PER_SOURCE,
@@ -351,14 +421,19 @@ export class BlobFetcher {
           // (they show up only once they verify a chunk), and every chunk they share spares the seed.
           const alone = partial.length === 0 && download.count > 1
           const every = alone ? Math.min(fullEvery, ALONE_REDISCOVERY_MS) : fullEvery
-          if ((now - lastFull >= every && (starved || fullEvery <= FIRST_REDISCOVERY_MS || !whole || alone)) || lookAgain) {
+          // The early second look finds downloaders that started with us: only a chunked blob can
+          // be shared before it is whole.
+          const early = download.count > 1 && fullEvery <= FIRST_REDISCOVERY_MS
+          if ((now - lastFull >= every && (starved || early || !whole || alone)) || lookAgain) {
             lookAgain = false
             lastFull = lastRefresh = now
             fullEvery = fullEvery === 0 ? FIRST_REDISCOVERY_MS : Math.min(fullEvery * 3, MAX_REDISCOVERY_MS)
             discover(undefined, !whole)
           } else if (starved && partial.length > 0 && now - lastRefresh >= REFRESH_MS) {
             lastRefresh = now
-            discover(partial.map(s => s.peer), false)
+            // A sample, not every partial source: in a swarm of N downloaders, asking all of them
+            // every second makes the control traffic grow with N² across the fleet.
+            discover(sample(partial, ASK_PEERS).map(s => s.peer), false)
           }
         }
         for (const { chunk, source: key } of pulls) {
@@ -379,7 +454,19 @@ export class BlobFetcher {
             t.failed++
             tally.set(key, t)
             log.debug({ peer: key, chunk, err: err.message }, 'chunk pull failed')
-            if (err instanceof BusyError) {
+            if (err instanceof SparedError) {
+              // Someone else just got this chunk from the source: take it from them once they
+              // show up as a partial holder (ask around now), not from the source.
+              source.declinedUntil ??= new Map()
+              source.declinedUntil.set(chunk, Date.now() + SPARE_MS)
+              lastProgress = Date.now()
+              const holder = parsePeer(err.sentTo)
+              if (holder === undefined || holder.equals(this.#host.peerId)) {
+                lookAgain = true
+              } else if (!sources.has(holder.toString()) || sources.get(holder.toString())?.chunks?.[chunk] !== 1) {
+                void this.#discover(cid, merge, { peers: [holder], providers: 'never' }).finally(poke)
+              }
+            } else if (err instanceof BusyError) {
               // Not a failure: the holder is serving others. Rest it, and look for idler holders
               // (it counts as busy now, so the search includes DHT providers).
               const rest = BUSY_BACKOFF_MS * (1 + Math.random())
@@ -430,6 +517,8 @@ export class BlobFetcher {
     })
     if (response.status !== 206 && !(response.status === 200 && range.start === 0 && range.end === download.size - 1)) {
       for await (const _ of response.body) { /* drained: the connection is kept */ }
+      const sentTo = response.headers['x-mirrormesh-sent-to']
+      if (response.status === 503 && sentTo !== undefined) throw new SparedError('the source just sent this chunk to another peer', sentTo)
       if (response.status === 503) throw new BusyError('every upload slot of the source is taken')
       throw new Error(`data plane answered ${String(response.status)}`)
     }

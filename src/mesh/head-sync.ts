@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { basename } from 'node:path'
 import { Readable } from 'node:stream'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { LRUCache } from 'lru-cache'
 import type { CID } from '../store/cid.ts'
 import { decodeNode } from '../catalog/node.ts'
 import { commitAdoption, judgeFor } from '../node/adopt.ts'
@@ -32,6 +33,10 @@ export class HeadSync {
   readonly #host: Host
   readonly #repo: Repo
   readonly #syncing = new Map<string, Promise<void>>()
+  /** Heads verified lately, by the base64 of their bytes: every peer offers a new head at once. */
+  readonly #opened = new LRUCache<string, SignedHead>({ max: 256 })
+  /** Heads (base64 of their bytes) refused lately as older than ours: not verified again. */
+  readonly #behind = new LRUCache<string, true>({ max: 1024, ttl: 60_000 })
   readonly #antiEntropyMs: number
   #timer: NodeJS.Timeout | undefined
   #pushTimer: NodeJS.Timeout | undefined
@@ -106,27 +111,38 @@ export class HeadSync {
     return (await this.#repo.heads()).map(h => h.bytes)
   }
 
-  /** Verify each offered head and sync the ones worth adopting (one sync per head at a time). */
+  /**
+   * Verify each offered head and sync the ones worth adopting (one sync per head at a time). Heads
+   * byte-identical to one held, or to one refused as a rollback lately, are passed over, and one
+   * verified lately is not verified again: peers offer their heads on every connect, identify and
+   * push, and an Ed25519 check in pure JS costs milliseconds (it was a tenth of a busy replica's CPU).
+   */
   async #consider (peer: PeerId, offered: Uint8Array[]): Promise<void> {
+    const held = new Set((await this.#repo.heads()).map(h => Buffer.from(h.bytes).toString('base64')))
     await Promise.all(offered.map(async bytes => {
+      const key = Buffer.from(bytes).toString('base64')
+      if (held.has(key) || this.#behind.has(key)) return
       let head: SignedHead
       try {
-        head = await openSignedHead(bytes)
+        head = this.#opened.get(key) ?? await openSignedHead(bytes)
+        this.#opened.set(key, head)
         if (await judgeFor(this.#repo, head) !== 'adopt') return
       } catch (err) {
         const name = (err as Error).name
-        if (name === 'RollbackError') return // a peer behind us: it will learn from us
+        if (name === 'RollbackError') { // a peer behind us: it will learn from us
+          this.#behind.set(key, true)
+          return
+        }
         const level = name === 'UntrustedKeyError' ? 'debug' : 'warn'
         log[level]({ peer: peer.toString(), refused: name, reason: (err as Error).message }, 'refused a head from a peer')
         return
       }
-      const key = head.cid.toString()
-      const running = this.#syncing.get(key)
+      const running = this.#syncing.get(head.cid.toString())
       if (running !== undefined) return await running
       const sync = this.#sync(peer, head).catch(err => {
         log.warn({ peer: peer.toString(), seq: head.seq, err: (err as Error).message }, 'could not sync a head from a peer')
-      }).finally(() => this.#syncing.delete(key))
-      this.#syncing.set(key, sync)
+      }).finally(() => this.#syncing.delete(head.cid.toString()))
+      this.#syncing.set(head.cid.toString(), sync)
       await sync
     }))
   }

@@ -8,6 +8,7 @@ import type { GatewayContent } from '../gateway/interface.ts'
 import type { GatewayMetrics } from '../gateway/metrics.ts'
 import type { Repo } from '../node/repo.ts'
 import { logger } from '../util/logger.ts'
+import { TokenBucket } from '../util/token-bucket.ts'
 import { createAnnouncer } from './announcer.ts'
 import { handleBlobProtocol } from './blob-protocol.ts'
 import { handleCatalogProtocol } from './catalog-protocol.ts'
@@ -32,6 +33,8 @@ export interface MeshOptions {
   dataPlane: { host: string, port: number }
   replicate: ReplicationPolicy
   cacheBytes?: number
+  /** Emulated link speeds of the data plane in bytes/s (simulations only: `serve --emulate-link`). */
+  link?: { up?: number, down?: number }
 }
 
 /** What `/api/status` shows of the mesh. */
@@ -44,6 +47,8 @@ export interface MeshStatus {
   bytesServedToPeers: number
   bytesFetchedFromPeers: number
   badPeersDropped: number
+  /** Control traffic: availability questions asked and answered, DHT lookups, data-plane requests and 503s. */
+  control: { asked: number, answered: number, lookups: number, loopTurns: number, dataRequests: number, busy: number, spared: number }
 }
 
 /** The running mesh services of a node. */
@@ -54,14 +59,16 @@ export class Mesh {
   readonly #heads: HeadSync
   readonly #dataPlane: DataPlane
   readonly #replicator: Replicator
+  readonly #answered: { count: number }
 
-  private constructor (host: Host, router: ContentRouter, fetcher: BlobFetcher, heads: HeadSync, dataPlane: DataPlane, replicator: Replicator) {
+  private constructor (host: Host, router: ContentRouter, fetcher: BlobFetcher, heads: HeadSync, dataPlane: DataPlane, replicator: Replicator, answered: { count: number }) {
     this.host = host
     this.router = router
     this.fetcher = fetcher
     this.#heads = heads
     this.#dataPlane = dataPlane
     this.#replicator = replicator
+    this.#answered = answered
   }
 
   /** Start the host and every service; on failure, stop what started. */
@@ -78,22 +85,25 @@ export class Mesh {
       await router.start()
       const tickets = new Tickets()
       const late: { replicator?: Replicator } = {}
-      const fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid))
-      const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid) })
+      const bucket = (rate: number | undefined): TokenBucket | undefined => rate === undefined ? undefined : new TokenBucket(rate)
+      const fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid), { down: bucket(options.link?.down) })
+      const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid) }, { up: bucket(options.link?.up) })
       await dataPlane.listen(options.dataPlane.host, options.dataPlane.port)
       await handleCatalogProtocol(host, repo)
+      const answered = { count: 0 }
       await handleBlobProtocol(host, async (cid: CID) => {
+        answered.count++
         const size = await repo.blobs.size(cid)
         if (size !== undefined) return { size, chunks: null }
         const download = fetcher.downloads.get(cid.toString())
         return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
-      }, cid => tickets.issue(cid.toString()), dataPlane)
+      }, (cid, peer) => tickets.issue(cid.toString(), peer.toString()), dataPlane)
       const heads = new HeadSync(host, repo)
       await heads.start()
       const replicator = late.replicator = new Replicator(repo, fetcher, router, { policy: options.replicate, quotaBytes: options.cacheBytes, self: host.peerId.toString() })
       replicator.start()
       log.info({ peerId: host.peerId.toString(), addrs: host.getMultiaddrs().map(String), dataPlane: dataPlane.port, replicate: options.replicate }, 'mesh started')
-      return new Mesh(host, router, fetcher, heads, dataPlane, replicator)
+      return new Mesh(host, router, fetcher, heads, dataPlane, replicator, answered)
     } catch (err) {
       await Promise.resolve(host.stop()).catch(() => {})
       throw err
@@ -114,7 +124,16 @@ export class Mesh {
       replication: this.#replicator.status(),
       bytesServedToPeers: this.#dataPlane.bytesServed,
       bytesFetchedFromPeers: this.fetcher.bytesFetched,
-      badPeersDropped: this.fetcher.badPeers
+      badPeersDropped: this.fetcher.badPeers,
+      control: {
+        asked: this.fetcher.availabilityAsked,
+        answered: this.#answered.count,
+        lookups: this.fetcher.lookups,
+        loopTurns: this.fetcher.loopTurns,
+        dataRequests: this.#dataPlane.requests,
+        busy: this.#dataPlane.busyAnswers,
+        spared: this.#dataPlane.sparedAnswers
+      }
     }
   }
 

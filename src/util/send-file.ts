@@ -18,9 +18,10 @@ const pool: Buffer[] = []
  * Write bytes `start`..`end` (inclusive) of `file` to `res` and end it. The next read overlaps the
  * socket write of the previous buffer; a buffer goes back to the pool only when its write
  * completed. Rejects if the client goes away or the file is shorter than the range (the caller
- * destroys the response: a truncated body must not look complete). Does not close `file`.
+ * destroys the response: a truncated body must not look complete). Does not close `file`. `pace`
+ * (link emulation) is awaited before each write.
  */
-export async function sendFileRange (file: FileHandle, start: number, end: number, res: ServerResponse, onBytes: (bytes: number) => void = () => {}): Promise<void> {
+export async function sendFileRange (file: FileHandle, start: number, end: number, res: ServerResponse, onBytes: (bytes: number) => void = () => {}, pace?: (bytes: number) => Promise<void>): Promise<void> {
   let position = start
   while (position <= end) {
     if (res.destroyed) throw new Error('client went away')
@@ -31,6 +32,7 @@ export async function sendFileRange (file: FileHandle, start: number, end: numbe
       throw new Error('file is shorter than the range to send')
     }
     position += bytesRead
+    if (pace !== undefined) await pace(bytesRead)
     onBytes(bytesRead)
     const more = res.write(buffer.subarray(0, bytesRead), () => { if (pool.length < POOL_MAX) pool.push(buffer) })
     if (!more && !res.destroyed) {

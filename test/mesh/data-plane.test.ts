@@ -1,7 +1,8 @@
 /**
  * The data plane on its own (src/mesh/data-plane.ts): tickets, ranges, and upload slots — a holder
  * with every slot taken answers 503 at once instead of queueing, and frees the slot when a client
- * finishes or goes away.
+ * finishes or goes away; sparing (a range just sent to one peer is declined to another, who is
+ * told where it went); the emulated link of the simulations.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,6 +14,7 @@ import { DataPlane, DataPlaneClient } from '../../src/mesh/data-plane.ts'
 import { Tickets } from '../../src/mesh/tickets.ts'
 import { BlobStore } from '../../src/store/blob-store.ts'
 import { cidOfBytes } from '../../src/store/cid.ts'
+import { TokenBucket } from '../../src/util/token-bucket.ts'
 import { tempDir } from '../utils/home.ts'
 
 let cleanup: () => Promise<void>
@@ -29,7 +31,7 @@ before(async () => {
   const store = new BlobStore(join(made.dir, 'blobs'))
   await store.open()
   await store.put(Readable.from([blob]), { cid })
-  plane = new DataPlane({ store, tickets, download: () => undefined }, 1)
+  plane = new DataPlane({ store, tickets, download: () => undefined }, { slots: 1 })
   await plane.listen('127.0.0.1', 0)
   origin = `http://127.0.0.1:${plane.port}`
 })
@@ -73,4 +75,42 @@ test('with every upload slot taken the answer is 503 at once; the slot frees whe
   const ok = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-9' })
   assert.equal(ok.status, 206)
   assert.deepEqual(await body(ok), blob.subarray(0, 10))
+})
+
+test('sparing: a range just sent whole to one peer is declined to another, naming the first; the first may fetch it again', async () => {
+  const alice = '12D3KooWAlice', bob = '12D3KooWBob'
+  const range = 'bytes=4194304-8388607' // the second 4 MiB chunk
+  const first = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range })
+  assert.equal(first.status, 206)
+  assert.deepEqual(await body(first), blob.subarray(4 << 20, 8 << 20))
+  const declined = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range })
+  assert.equal(declined.status, 503)
+  assert.equal(declined.headers['x-mirrormesh-sent-to'], alice, 'the refusal names the peer that has the range')
+  await body(declined)
+  assert.equal(plane.sparedAnswers, 1)
+  const again = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range })
+  assert.equal(again.status, 206, 'the peer that received it is not refused (its copy may have failed)')
+  await body(again)
+  const other = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range: 'bytes=0-9' })
+  assert.equal(other.status, 206, 'another range is sent')
+  await body(other)
+})
+
+test('an emulated upload link paces the data plane (serve --emulate-link)', async () => {
+  const made = await tempDir('mirrormesh-data-plane-paced-')
+  const store = new BlobStore(join(made.dir, 'blobs'))
+  await store.open()
+  await store.put(Readable.from([blob]), { cid })
+  const paced = new DataPlane({ store, tickets, download: () => undefined }, { up: new TokenBucket(8 << 20) })
+  await paced.listen('127.0.0.1', 0)
+  try {
+    const started = performance.now()
+    const r = await client.get(`http://127.0.0.1:${paced.port}`, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-4194303' })
+    assert.deepEqual(await body(r), blob.subarray(0, 4 << 20))
+    // 4 MiB at 8 MiB/s, less the 128 KiB burst: at least ~0.48 s (a lower bound cannot flake on a slow machine).
+    assert.ok(performance.now() - started >= 450, `4 MiB took ${(performance.now() - started).toFixed(0)} ms at 8 MiB/s`)
+  } finally {
+    await paced.close()
+    await made.cleanup()
+  }
 })

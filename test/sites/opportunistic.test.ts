@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { TokenBucket } from '../../simulations/lib/bucket.ts'
+import { TokenBucket } from '../../src/util/token-bucket.ts'
 import { ThrottleProxy } from '../../simulations/lib/throttle-proxy.ts'
 import { cli } from '../utils/cli.ts'
 import { status, waitFor, type FleetNode } from '../utils/fleet.ts'

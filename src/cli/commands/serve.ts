@@ -1,6 +1,6 @@
 /** `mirrormesh serve`: run the node and its gateway until SIGINT/SIGTERM. */
 import { resolve } from 'node:path'
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { parseHostPort } from '../../gateway/server.ts'
 import { clientSetup } from '../../gateway/setup.ts'
 import { resolveHome } from '../context.ts'
@@ -19,9 +19,18 @@ interface ServeFlags {
   mesh: boolean
   dataPlane: string
   cacheSize: string
+  emulateLink?: string
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/** `UP:DOWN` in MiB/s (either may be empty: not capped) as bytes/s. */
+function parseLink (text: string): { up?: number, down?: number } {
+  const match = /^(\d+(?:\.\d+)?)?:(\d+(?:\.\d+)?)?$/.exec(text)
+  if (match === null) throw new UsageError(`--emulate-link ${text}: expected UP:DOWN in MiB/s, e.g. 16:16`)
+  const rate = (v: string | undefined): number | undefined => v === undefined || Number(v) === 0 ? undefined : Number(v) * 2 ** 20
+  return { up: rate(match[1]), down: rate(match[2]) }
+}
 
 /** Register `serve`. */
 export function registerServe (program: Command): void {
@@ -37,6 +46,8 @@ export function registerServe (program: Command): void {
     .option('--data-plane <host:port>', 'where peers fetch blob bytes (needs a ticket from the mesh)', '0.0.0.0:7682')
     .option('--no-mdns', 'do not discover peers by mDNS (use --bootstrap)')
     .option('--no-mesh', 'serve only this store: no peers')
+    // For simulations on loopback (simulations/fleet): cap the data plane as a LAN link would.
+    .addOption(new Option('--emulate-link <up:down>', 'cap data-plane uploads and downloads at UP and DOWN MiB/s').hideHelp())
     .addHelpText('after', '\nExamples:\n  mirrormesh serve\n  mirrormesh serve --gateway 0.0.0.0:7680 --replicate full --watch /srv/incoming\n  mirrormesh serve --bootstrap /ip4/10.0.0.5/tcp/7681/p2p/12D3KooW…')
     .action(async (flags: ServeFlags, command: Command) => {
       const options = globals(command)
@@ -61,7 +72,8 @@ export function registerServe (program: Command): void {
               swarmKeyFile: flags.swarmKey === undefined ? undefined : resolve(flags.swarmKey),
               dataPlane,
               replicate: flags.replicate,
-              cacheBytes: parseSize(flags.cacheSize, '--cache-size')
+              cacheBytes: parseSize(flags.cacheSize, '--cache-size'),
+              link: flags.emulateLink === undefined ? undefined : parseLink(flags.emulateLink)
             }
           : undefined
       })
