@@ -28,6 +28,8 @@ export interface DataPlaneSources {
   tickets: Tickets
   /** A blob being fetched, whose verified chunks may be served. */
   download: (cid: string) => Download | undefined
+  /** Whether a peer (by ID) is still connected: a range is spared only for a peer that can pass it on. */
+  connected?: (peer: string) => boolean
 }
 
 /**
@@ -110,9 +112,10 @@ export class DataPlane {
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
     const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder)
-    if (sentTo !== undefined) {
+    const sentToPeer = sentTo === undefined ? undefined : this.#sources.tickets.peerOf(sentTo)
+    if (sentToPeer !== undefined && this.#sources.connected?.(sentToPeer) !== false) {
       this.sparedAnswers++
-      return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': this.#sources.tickets.peerOf(sentTo) ?? '-' })
+      return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': sentToPeer })
     }
     // Taken before the file is opened, so concurrent requests cannot all pass the check.
     this.uploads++

@@ -3,6 +3,7 @@
  * fetch, blob availability, the data plane, DHT announcements, the fetcher and the replication
  * policy. `node.ts` creates one and hands the gateway `content()`.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from '../store/cid.ts'
 import type { GatewayContent } from '../gateway/interface.ts'
 import type { GatewayMetrics } from '../gateway/metrics.ts'
@@ -87,7 +88,8 @@ export class Mesh {
       const late: { replicator?: Replicator } = {}
       const bucket = (rate: number | undefined): TokenBucket | undefined => rate === undefined ? undefined : new TokenBucket(rate)
       const fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid), { down: bucket(options.link?.down) })
-      const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid) }, { up: bucket(options.link?.up) })
+      const connected = (peer: string): boolean => { try { return host.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } }
+      const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid), connected }, { up: bucket(options.link?.up) })
       await dataPlane.listen(options.dataPlane.host, options.dataPlane.port)
       await handleCatalogProtocol(host, repo)
       const answered = { count: 0 }
