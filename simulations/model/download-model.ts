@@ -6,10 +6,12 @@
  * (one per full holder until a chunk is verified), the first chunks spread over the ring, greedy
  * after 2 s without a verified chunk, failure after 20 s without a source (verified chunks kept
  * for the next attempt) — and the product's own planner (`planPulls`) choosing the chunks, with
- * the holders' reported uploads.
+ * the holders' reported uploads; up to 64 connected peers asked at random, and a chunk a source
+ * declines because it just sent it to another peer (sparing) asked of that peer instead.
  */
 import { planPulls, type PlanSource } from '../../src/mesh/chunk-plan.ts'
 import { BUSY_UPLOADS } from '../../src/mesh/fetcher.ts'
+import { sample } from '../../src/util/sample.ts'
 import type { Swarm, ModelNode } from './swarm.ts'
 
 /** A source as the fetcher tracks it. */
@@ -30,17 +32,6 @@ export interface Pull {
 }
 
 const key = (n: number): string => `n${n}`
-
-/** Up to `n` of `items`, at random (the fetcher's `sample`). */
-function sampleOf<T> (items: T[], n: number, random: () => number): T[] {
-  if (items.length <= n) return items
-  const out = [...items]
-  for (let i = 0; i < n; i++) {
-    const j = i + Math.floor(random() * (out.length - i))
-    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
-  }
-  return out.slice(0, n)
-}
 
 /** The source with the chunks it declines now (the fetcher's `withDeclined`). */
 function withDeclined (src: ModelSource, now: number): ModelSource {
@@ -124,7 +115,7 @@ export class DownloadModel {
         this.#discover()
       } else if (starved && partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
         this.#lastRefresh = now
-        this.#discover(sampleOf(partial, proto.askPeers, s.random).map(src => src.peer))
+        this.#discover(sample(partial, proto.askPeers, s.random).map(src => src.peer))
       }
     }
     const greedy = now - this.#lastVerified > proto.stall
@@ -172,8 +163,8 @@ export class DownloadModel {
     const node = s.nodes[this.node] as ModelNode
     this.#discovering = true
     // A sample of the connected peers plus (a sample of) the partial sources known, as the fetcher does.
-    const known = sampleOf([...this.sources.values()].filter(src => src.chunks !== null), s.p.protocol.askPeers, s.random).map(src => src.peer)
-    const targets = peers ?? [...new Set([...sampleOf([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
+    const known = sample([...this.sources.values()].filter(src => src.chunks !== null), s.p.protocol.askPeers, s.random).map(src => src.peer)
+    const targets = peers ?? [...new Set([...sample([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
     let whole = false
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return

@@ -12,6 +12,7 @@ import type { Repo } from '../node/repo.ts'
 import type { CID } from '../store/cid.ts'
 import { CHUNK_SIZE } from '../store/hash.ts'
 import { IntegrityError, NotFoundError } from '../util/errors.ts'
+import { sample } from '../util/sample.ts'
 import type { TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
 import { AvailabilitySessions, type Availability } from './blob-protocol.ts'
@@ -110,17 +111,6 @@ function parsePeer (text: string): PeerId | undefined {
   } catch {
     return undefined
   }
-}
-
-/** Up to `n` of `items`, at random. */
-function sample<T> (items: T[], n: number): T[] {
-  if (items.length <= n) return items
-  const out = [...items]
-  for (let i = 0; i < n; i++) {
-    const j = i + Math.floor(Math.random() * (out.length - i))
-    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
-  }
-  return out.slice(0, n)
 }
 
 /** The source with the chunks it declines now (expired refusals dropped). */
