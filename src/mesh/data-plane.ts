@@ -73,7 +73,7 @@ export class DataPlane {
   async listen (host: string, port: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new MirrormeshError(`data plane port ${host}:${port} is in use: choose another with --data-plane HOST:PORT`) : err))
-      this.#server.listen(port, host, () => resolve())
+      this.#server.listen({ port, host, backlog: 4096 }, () => resolve()) // a fleet dialling at once (see gateway/server.ts)
     })
     this.port = (this.#server.address() as AddressInfo).port
   }
