@@ -276,7 +276,7 @@ export class BlobFetcher {
         absent(key)
       }
     }
-    const connected = options.peers ?? [...new Map([...sample(this.#host.getPeers(), ASK_PEERS), ...options.include ?? []].map(p => [p.toString(), p])).values()]
+    const connected = options.peers ?? [...sample(this.#host.getPeers(), ASK_PEERS), ...options.include ?? []] // `ask` skips repeats
     const askConnected = async (): Promise<void> => { await Promise.all(connected.map(ask)) }
     const lookUp = async (stop: AbortSignal): Promise<void> => {
       this.lookups++
