@@ -9,7 +9,7 @@
  * the holders' reported uploads; up to 64 connected peers asked at random, and a chunk a source
  * declines because it just sent it to another peer (sparing) asked of that peer instead.
  */
-import { planPulls, type PlanSource } from '../../src/mesh/chunk-plan.ts'
+import { planPulls, withDeclined, type PlanSource } from '../../src/mesh/chunk-plan.ts'
 import { BUSY_UPLOADS } from '../../src/mesh/fetcher.ts'
 import { sample } from '../../src/util/sample.ts'
 import type { Swarm, ModelNode } from './swarm.ts'
@@ -33,13 +33,6 @@ export interface Pull {
 
 const key = (n: number): string => `n${n}`
 
-/** The source with the chunks it declines now (the fetcher's `withDeclined`). */
-function withDeclined (src: ModelSource, now: number): ModelSource {
-  if (src.declinedUntil === undefined) return src
-  for (const [chunk, until] of src.declinedUntil) if (until <= now) src.declinedUntil.delete(chunk)
-  src.declined = new Set(src.declinedUntil.keys())
-  return src
-}
 /** The fetcher's BUSY_BACKOFF_MS, in seconds. */
 const BUSY_BACKOFF = 0.3
 

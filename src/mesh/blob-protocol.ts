@@ -87,8 +87,6 @@ interface Session {
   /** Questions run one at a time: each waits for the one before. */
   queue: Promise<unknown>
   idle: NodeJS.Timeout | undefined
-  /** Questions answered on this stream (a fresh one may be a peer that answers only one). */
-  answered: number
 }
 
 /** Asks peers about blobs, over one session per peer. */
@@ -124,7 +122,7 @@ export class AvailabilitySessions {
   async #open (peer: PeerId, signal?: AbortSignal): Promise<Session> {
     if (this.#closed) throw new Error('availability sessions closed')
     const stream = await this.#host.dialProtocol(peer, BLOB_PROTOCOL, { signal: withTimeout(ANSWER_TIMEOUT_MS, signal) })
-    const session: Session = { ch: channel(stream, MESSAGE_LIMIT), queue: Promise.resolve(), idle: undefined, answered: 0 }
+    const session: Session = { ch: channel(stream, MESSAGE_LIMIT), queue: Promise.resolve(), idle: undefined }
     const key = peer.toString()
     this.#drop(key)
     this.#sessions.set(key, session)
@@ -139,7 +137,6 @@ export class AvailabilitySessions {
       const timeout = withTimeout(ANSWER_TIMEOUT_MS, signal)
       await session.ch.write({ cid }, timeout)
       const reply = expectRecord(await session.ch.read(timeout), 'blob answer')
-      session.answered++
       return readAnswer(this.#host, peer, reply)
     })
     session.queue = turn.catch(() => {})

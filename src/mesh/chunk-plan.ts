@@ -28,6 +28,17 @@ export interface PlanSource {
   declined?: ReadonlySet<number>
 }
 
+/**
+ * `source` with `declined` set to the chunks it refuses now, from `declinedUntil` (chunk → until
+ * when, on the caller's clock); expired refusals are dropped.
+ */
+export function withDeclined<S extends PlanSource & { declinedUntil?: Map<number, number> }> (source: S, now: number): S {
+  if (source.declinedUntil === undefined) return source
+  for (const [chunk, until] of source.declinedUntil) if (until <= now) source.declinedUntil.delete(chunk)
+  source.declined = new Set(source.declinedUntil.keys())
+  return source
+}
+
 /** The fetcher's state, as the planner sees it. */
 export interface PlanInput {
   count: number

@@ -49,7 +49,8 @@ export class DataPlane {
   /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
   uploads = 0
   readonly #spare: SpareList | undefined
-  /** Requests answered 503 because every slot was taken. */
+  /** Requests received (any answer), and those answered 503 because every slot was taken. */
+  requests = 0
   busyAnswers = 0
   /** Requests answered 503 because another peer just received the same range (see SpareList). */
   sparedAnswers = 0
@@ -84,9 +85,6 @@ export class DataPlane {
       this.#server.closeAllConnections()
     })
   }
-
-  /** Requests received (any answer). */
-  requests = 0
 
   async #handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requests++

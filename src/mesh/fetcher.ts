@@ -16,7 +16,7 @@ import { sample } from '../util/sample.ts'
 import type { TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
 import { AvailabilitySessions, type Availability } from './blob-protocol.ts'
-import { planPulls } from './chunk-plan.ts'
+import { planPulls, withDeclined } from './chunk-plan.ts'
 import { DataPlaneClient } from './data-plane.ts'
 import { Download } from './download.ts'
 import { SPARE_MS } from './spare-list.ts'
@@ -87,14 +87,13 @@ interface Source extends Availability {
   busyUntil?: number
   /** Chunks it declined because it just sent them to another peer (SpareList), until when. */
   declinedUntil?: Map<number, number>
-  declined?: Set<number>
 }
 
 /** A source's data plane had no free upload slot. */
 class BusyError extends Error {}
 /** A source declined a chunk it has just sent to another peer: that peer has it. */
 class SparedError extends Error {
-  /** The peer ID it was sent to ('-': not known). */
+  /** The peer ID it was sent to, as the header said (not parsable: not known). */
   readonly sentTo: string
   constructor (message: string, sentTo: string) {
     super(message)
@@ -111,14 +110,6 @@ function parsePeer (text: string): PeerId | undefined {
   } catch {
     return undefined
   }
-}
-
-/** The source with the chunks it declines now (expired refusals dropped). */
-function withDeclined (source: Source, now: number): Source {
-  if (source.declinedUntil === undefined) return source
-  for (const [chunk, until] of source.declinedUntil) if (until <= now) source.declinedUntil.delete(chunk)
-  source.declined = new Set(source.declinedUntil.keys())
-  return source
 }
 
 /** Hints the catalog gives about a blob. */

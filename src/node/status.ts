@@ -48,8 +48,9 @@ async function summary (repo: Repo, root: CID): Promise<CatalogSummary> {
   const out: CatalogSummary = { metaFiles: 0, blobBytes: 0, blobs: new Map() }
   for await (const [, entry] of walk(repo.nodes, root)) {
     if (entry.kind === 'meta') { out.metaFiles++; continue }
-    if (!out.blobs.has(sha256Hex(entry.cid))) out.blobBytes += entry.size
-    out.blobs.set(sha256Hex(entry.cid), entry.size)
+    const hex = sha256Hex(entry.cid)
+    if (!out.blobs.has(hex)) out.blobBytes += entry.size
+    out.blobs.set(hex, entry.size)
   }
   if (cache.size > 16) cache.clear() // old roots: a long-running node adopts many heads
   cache.set(root.toString(), out)

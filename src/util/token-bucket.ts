@@ -1,10 +1,10 @@
 /**
  * A byte-rate limiter for emulated links (GCRA, the "virtual scheduling" form of a token bucket):
- * what `serve --emulate-link` and the fleet simulation use to make LAN-like conditions
- * reproducible on loopback; never on in normal operation.
  * each reservation of n bytes is granted at the link's theoretical arrival time, so concurrent
  * flows through one bucket are served first come, first served and share the rate; `burst` bytes
- * may pass at once after an idle spell, as a switch port's buffer would let them.
+ * may pass at once after an idle spell, as a switch port's buffer would let them. What
+ * `serve --emulate-link` and the fleet simulation use to make LAN-like conditions reproducible on
+ * loopback; never on in normal operation.
  */
 
 /** One direction of one node's link (its upload, or its download). */
