@@ -361,8 +361,9 @@ export class BlobFetcher {
     const onChunk = (): void => {
       lastVerified = Date.now()
       if (download.verifiedCount === 1) log.debug({ cid: cid.toString(), ms: lastVerified - started, sources: sources.size, probed: probed !== undefined }, 'first chunk verified')
-      // Alone so far? Others who started with us hold something by now too: look again.
-      if (download.verifiedCount <= SPREAD_CHUNKS && ![...sources.values()].some(s => s.chunks !== null)) lookAgain = true
+      // Alone so far? Others who started with us hold something by now too: look again (unless
+      // that was the last chunk: a one-chunk blob is whole now, and its client waits for the CPU).
+      if (download.verifiedCount <= SPREAD_CHUNKS && download.verifiedCount < download.count && ![...sources.values()].some(s => s.chunks !== null)) lookAgain = true
       poke()
     }
     download.on('chunk', onChunk)
