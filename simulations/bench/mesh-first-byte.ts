@@ -18,7 +18,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeCrateFile } from './lib/data.ts'
-import { cidOfFile, cliOf, drain, makeBundle, newPublisher, prepareHome, seqOf, startMany, startNode, status, stopAll, waitFor, type BenchNode, type Drain, type NodeOptions } from './lib/mesh-fleet.ts'
+import { cidOfFile, cliOf, drain, makeBundle, newPublisher, prepareHome, seqOf, startMany, startNode, status, stopAll, waitFor, waitForRest, type BenchNode, type Drain, type NodeOptions } from './lib/mesh-fleet.ts'
 import { ROOT } from './lib/proc.ts'
 import { fixed, machine, median, quantile, table } from './lib/stats.ts'
 
@@ -74,9 +74,10 @@ async function main (): Promise<void> {
     const nonHolders: BenchNode[] = [hub, ...rest]
     const started = performance.now()
     await waitFor('every node to adopt the head', async () => (await Promise.all(nonHolders.map(async n => await seqOf(n, pub.publisher)))).every(s => s === 1), 120_000, 250)
-    // Let the DHT settle and the holder's batched announcements go out.
+    // Let the DHT settle and the holder's batched announcements go out, and the mesh come to rest.
     await new Promise(resolve => setTimeout(resolve, 5_000))
-    log(`mesh ready ${fixed((performance.now() - started) / 1000, 1)} s after the last start`)
+    const restCores = await waitForRest([holder, ...nonHolders])
+    log(`mesh ready ${fixed((performance.now() - started) / 1000, 1)} s after the last start, using ${fixed(restCores, 2)} cores at rest`)
 
     const samples: Sample[] = []
     for (const [i, blob] of blobs.entries()) {
@@ -104,12 +105,12 @@ async function main (): Promise<void> {
       row('chunked blobs (> 4 MiB)', samples.filter(s => s.size > 4 << 20)),
       row('requester not connected to the holder', samples.filter(s => !s.connectedToHolder))
     ]
-    const report = `${NODES}-node loopback mesh, one holder, ${BLOBS} blobs each requested once at a non-holder (load average ${fixed(load, 1)}).\n\n` +
+    const report = `${NODES}-node loopback mesh, one holder, ${BLOBS} blobs each requested once at a non-holder (at rest the mesh used ${fixed(restCores, 2)} cores before the first request; load average ${fixed(load, 1)} after the last).\n\n` +
       table(['requests', 'n', 'miss first byte median ms', 'p95 ms', 'hit first byte median ms (baseline)', 'miss − hit median ms'], rows)
     process.stdout.write(`${report}\n`)
     const out = flags.json ?? join(ROOT, 'simulations', 'out', 'mesh-first-byte.json')
     await mkdir(join(out, '..'), { recursive: true })
-    await writeFile(out, JSON.stringify({ machine: await machine(), date: new Date().toISOString(), nodes: NODES, checkout: flags.checkout ?? null, samples, report }, null, 2))
+    await writeFile(out, JSON.stringify({ machine: await machine(), date: new Date().toISOString(), nodes: NODES, restCores, checkout: flags.checkout ?? null, samples, report }, null, 2))
     log(`results: ${out}`)
   } finally {
     await stopAll()

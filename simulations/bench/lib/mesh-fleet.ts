@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { get, type IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import { cidFromSha256Hex } from '../../../src/store/cid.ts'
-import { CLI, NODE, mirrormesh } from './proc.ts'
+import { CLI, NODE, cpuOf, mirrormesh } from './proc.ts'
 
 /** A running node process. */
 export interface BenchNode {
@@ -115,6 +115,25 @@ export async function waitFor (what: string, check: () => Promise<boolean>, time
     await new Promise(resolve => setTimeout(resolve, everyMs))
   }
   throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`)
+}
+
+/**
+ * Wait until `nodes` together use less than `cores` of CPU over a `windowMs` window (at most
+ * `timeoutMs`): a mesh that just started spends its first seconds on DHT refreshes, identify and
+ * announcements, and latencies measured then are the machine's run queue, not the mesh at rest.
+ * Returns the cores used in the last window.
+ */
+export async function waitForRest (nodes: BenchNode[], cores = 0.6, windowMs = 2_000, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  const total = (): number => nodes.reduce((sum, n) => sum + (cpuOf(n.child.pid ?? 0) ?? 0), 0)
+  let used = Infinity
+  while (Date.now() < deadline) {
+    const before = total()
+    await new Promise(resolve => setTimeout(resolve, windowMs))
+    used = (total() - before) / windowMs
+    if (used < cores) break
+  }
+  return used
 }
 
 /** A publisher key, for signing bundles. */
