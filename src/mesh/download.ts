@@ -2,7 +2,8 @@
  * One blob being fetched from peers: a temp file filled chunk by chunk, each chunk checked against
  * the signed chunk digests (or, for a one-chunk blob, against the CID) before it counts. Verified
  * chunks can be read — by the gateway streaming to a client, and by other peers — while the rest
- * arrives. When every chunk is in, the whole file is hashed once more and published atomically.
+ * arrives. When every chunk is in, a chunked file is hashed once more as a whole (the CID), and the
+ * file is published atomically.
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -25,8 +26,17 @@ const READ_SIZE = 1 << 20
 
 interface DownloadEvents {
   chunk: [number]
+  /** More bytes of a chunk arrived (not verified yet), or its pull ended. */
+  arriving: [number]
   done: []
   failed: [Error]
+}
+
+/** A chunk being received from one source: its bytes so far, before they are verified. */
+interface Arriving {
+  data: Uint8Array[]
+  /** 'ok': these bytes verified; 'failed': this pull ended without verifying them. */
+  state: 'running' | 'ok' | 'failed'
 }
 
 /** A blob in flight. */
@@ -60,6 +70,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   #wholeAt = 0
   #wholePump: Promise<void> = Promise.resolve()
   #scratch: Buffer | undefined
+  /** Chunks being received now, for readers that take bytes before they are verified (`stream`'s `early`). */
+  readonly #arriving = new Map<number, Arriving>()
 
   constructor (store: BlobStore, cid: CID, size: number, digests: Uint8Array | undefined, tmpDir: string) {
     super()
@@ -156,6 +168,22 @@ export class Download extends EventEmitter<DownloadEvents> {
    */
   async writeChunk (index: number, body: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.#state !== 'running' || this.verified[index] === 1) throw new Error(`chunk ${index} is not wanted any more`)
+    // Readers may take these bytes as they come (a chunk is at most CHUNK_SIZE, held until its
+    // write anyway); a one-chunk blob bigger than that is flushed as it goes, so it is not offered.
+    const arriving: Arriving | undefined = this.chunkSize <= CHUNK_SIZE && !this.#arriving.has(index) ? { data: [], state: 'running' } : undefined
+    if (arriving !== undefined) this.#arriving.set(index, arriving)
+    try {
+      await this.#receive(index, body, arriving)
+    } finally {
+      if (arriving !== undefined) {
+        if (arriving.state === 'running') arriving.state = 'failed'
+        this.#arriving.delete(index)
+        this.emit('arriving', index)
+      }
+    }
+  }
+
+  async #receive (index: number, body: AsyncIterable<Uint8Array>, arriving: Arriving | undefined): Promise<void> {
     const range = this.chunkRange(index)
     const expected = range.end - range.start + 1
     const handle = await this.#open()
@@ -182,6 +210,10 @@ export class Download extends EventEmitter<DownloadEvents> {
       pending.push(data)
       pendingBytes += data.length
       position += data.length
+      if (arriving !== undefined) {
+        arriving.data.push(data)
+        this.emit('arriving', index)
+      }
       if (pendingBytes >= CHUNK_SIZE && position <= range.end) await flush() // a one-chunk blob bigger than a chunk
     }
     if (position !== range.end + 1) throw new IntegrityError(`peer sent ${position - range.start} of the ${expected} bytes of chunk ${index}`)
@@ -190,6 +222,10 @@ export class Download extends EventEmitter<DownloadEvents> {
       ? sameCid(cidFromSha256(digest), this.cid)
       : Buffer.from(chunkDigest(this.#digests, index)).equals(digest)
     if (!ok) throw new IntegrityError(`chunk ${index} of ${this.cid.toString()} does not match its signed hash`)
+    if (arriving !== undefined) {
+      arriving.state = 'ok'
+      this.emit('arriving', index)
+    }
     if (this.verified[index] === 1 || this.#state !== 'running') return
     const received = written === range.start ? pending : undefined // the whole chunk is still in memory
     await flush()
@@ -207,24 +243,31 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#verifiedCount++
     this.wanted.delete(index)
     this.emit('chunk', index)
-    this.#hashPrefix()
+    if (this.#digests !== undefined) this.#hashPrefix()
     if (this.#verifiedCount === this.count) await this.#finish()
   }
 
   /**
-   * Feed the whole-file hash from the temp file up to the end of the verified prefix. It runs while
-   * later chunks arrive, so the check before publishing costs no extra wait at the end; it reads the
-   * file back (from the page cache), so what is checked is what will be published.
+   * Feed the whole-file hash up to the end of the verified prefix. It runs while later chunks
+   * arrive, so the check before publishing costs no extra wait at the end. A chunk still held as
+   * received (in order, the usual case) is hashed from memory — the very buffers that were written;
+   * others are read back from the temp file (the page cache).
    */
   #hashPrefix (): void {
     this.#wholePump = this.#wholePump.then(async () => {
       let prefix = 0
       while (prefix < this.count && this.verified[prefix] === 1) prefix++
       const end = prefix === this.count ? this.size : prefix * this.chunkSize
-      if (this.#wholeAt >= end || this.#state === 'failed') return
-      const handle = await this.#open()
-      this.#scratch ??= Buffer.allocUnsafe(READ_SIZE)
-      while (this.#wholeAt < end) {
+      while (this.#wholeAt < end && this.#state !== 'failed') {
+        const index = Math.floor(this.#wholeAt / this.chunkSize)
+        const held = this.#wholeAt === index * this.chunkSize ? this.#recent.get(index) : undefined
+        if (held !== undefined) {
+          for (const data of held) this.#whole.update(data)
+          this.#wholeAt = this.chunkRange(index).end + 1
+          continue
+        }
+        const handle = await this.#open()
+        this.#scratch ??= Buffer.allocUnsafe(READ_SIZE)
         const { bytesRead } = await handle.read(this.#scratch, 0, Math.min(READ_SIZE, end - this.#wholeAt), this.#wholeAt)
         if (bytesRead === 0) throw new IntegrityError(`temp file of ${this.cid.toString()} is shorter than its verified chunks`)
         this.#whole.update(this.#scratch.subarray(0, bytesRead))
@@ -234,13 +277,19 @@ export class Download extends EventEmitter<DownloadEvents> {
     this.#wholePump.catch(() => {}) // #finish reports it
   }
 
-  /** Every chunk is in: check the whole file against the CID, then publish it. */
+  /**
+   * Every chunk is in: check the whole file against the CID, then publish it. A one-chunk blob was
+   * checked against the CID itself as it arrived: hashing it once more would prove nothing new, and
+   * most crates are one chunk.
+   */
   async #finish (): Promise<void> {
     try {
-      this.#hashPrefix()
-      await this.#wholePump
-      const actual = cidFromSha256(this.#whole.digest())
-      if (this.#wholeAt !== this.size || !sameCid(actual, this.cid)) throw new IntegrityError(`content hashes to ${actual.toString()}, expected ${this.cid.toString()}`)
+      if (this.#digests !== undefined) {
+        this.#hashPrefix()
+        await this.#wholePump
+        const actual = cidFromSha256(this.#whole.digest())
+        if (this.#wholeAt !== this.size || !sameCid(actual, this.cid)) throw new IntegrityError(`content hashes to ${actual.toString()}, expected ${this.cid.toString()}`)
+      }
       await (await this.#handle)?.sync()
       await this.#closeHandle()
       this.#scratch = undefined
@@ -305,13 +354,66 @@ export class Download extends EventEmitter<DownloadEvents> {
     throw new Error(`blob ${this.cid.toString()} vanished while being read`)
   }
 
-  /** A stream of `range` that yields each chunk as soon as it is verified, in order. */
-  stream (range?: ByteRange, signal?: AbortSignal): Readable {
+  /** The next event of any kind: a chunk verified or arriving, the end of the download. */
+  async #change (signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const events = ['chunk', 'arriving', 'done', 'failed'] as const
+      const fire = (): void => { cleanup(); resolve() }
+      const abort = (): void => { cleanup(); reject(signal?.reason as Error) }
+      const cleanup = (): void => {
+        for (const event of events) this.off(event, fire)
+        signal?.removeEventListener('abort', abort)
+      }
+      for (const event of events) this.once(event, fire)
+      signal?.addEventListener('abort', abort)
+    })
+  }
+
+  /**
+   * A stream of `range`, in order. By default it yields each chunk once it is verified. `early`
+   * (a gateway's client, who checks the CID itself and is cut off on a bad byte) also takes a
+   * chunk's bytes while they arrive: the stream errors (and the gateway aborts the connection)
+   * if bytes it already yielded turn out not to be the verified ones. Peers never get `early`.
+   */
+  stream (range?: ByteRange, signal?: AbortSignal, options: { early?: boolean } = {}): Readable {
     const wanted = range ?? { start: 0, end: this.size - 1 }
     // Its first chunk is wanted now, not when the consumer first reads: the fetcher's first pull.
     const first = Math.floor(wanted.start / this.chunkSize)
     if (this.#state === 'running' && this.verified[first] === 0 && !this.wanted.has(first)) this.wanted.set(first, Date.now())
-    return Readable.from(this.#chunksInOrder(wanted, signal), { objectMode: false })
+    return Readable.from(this.#chunksInOrder(wanted, options.early === true, signal), { objectMode: false })
+  }
+
+  /**
+   * Yield the bytes of [position, end] of chunk `index` from the pull receiving it, as they arrive
+   * (each part yielded is also pushed to `taken`). 'ok': all of them, and they verified; 'failed':
+   * that pull ended unverified after `taken`; 'none': the chunk was verified (or the download
+   * ended) before any pull of it could be followed.
+   */
+  async * #takeArriving (index: number, position: number, end: number, taken: Uint8Array[], signal?: AbortSignal): AsyncGenerator<Uint8Array, 'ok' | 'failed' | 'none'> {
+    let arriving = this.#arriving.get(index)
+    while (arriving === undefined) {
+      if (this.verified[index] === 1 || this.#state !== 'running') return 'none'
+      if (!this.wanted.has(index)) this.wanted.set(index, Date.now())
+      await this.#change(signal)
+      arriving = this.#arriving.get(index)
+    }
+    let next = 0
+    let at = this.chunkRange(index).start
+    while (true) {
+      for (; next < arriving.data.length; next++) {
+        const data = arriving.data[next] as Uint8Array
+        const from = Math.max(position, at)
+        const to = Math.min(end + 1, at + data.length)
+        at += data.length
+        if (from >= to) continue
+        const part = data.subarray(from - (at - data.length), to - (at - data.length))
+        taken.push(part)
+        yield part
+      }
+      if (arriving.state !== 'running') return arriving.state
+      if (this.#state === 'failed') throw this.#error ?? new Error('download failed')
+      await this.#change(signal)
+    }
   }
 
   /**
@@ -331,7 +433,7 @@ export class Download extends EventEmitter<DownloadEvents> {
   /** Readers' positions (chunk indexes), for `readerPosition`. */
   readonly #cursors = new Set<{ next: number, last: number }>()
 
-  async * #chunksInOrder (wanted: ByteRange, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  async * #chunksInOrder (wanted: ByteRange, early: boolean, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     let handle: FileHandle | undefined
     const cursor = { next: Math.floor(wanted.start / this.chunkSize), last: Math.floor(wanted.end / this.chunkSize) }
     this.#cursors.add(cursor)
@@ -339,8 +441,28 @@ export class Download extends EventEmitter<DownloadEvents> {
       let position = wanted.start
       while (position <= wanted.end) {
         const index = cursor.next = Math.floor(position / this.chunkSize)
-        await this.#whenChunk(index, signal)
         const end = Math.min(this.chunkRange(index).end, wanted.end)
+        if (early && this.verified[index] === 0) {
+          const taken: Uint8Array[] = []
+          const outcome = yield * this.#takeArriving(index, position, end, taken, signal)
+          if (outcome === 'ok') {
+            position = end + 1
+            continue
+          }
+          if (taken.length > 0) {
+            // That pull failed after some of its bytes went out: they must be the verified ones,
+            // which another pull brings; then the rest follows from those.
+            await this.#whenChunk(index, signal)
+            handle ??= await this.#openForRead()
+            const sent = Buffer.concat(taken)
+            const verified = Buffer.allocUnsafe(sent.length)
+            const { bytesRead } = await handle.read(verified, 0, sent.length, position)
+            if (bytesRead !== sent.length || !verified.equals(sent)) throw new IntegrityError(`bytes of ${this.cid.toString()} already sent came from a peer whose chunk ${index} failed verification`)
+            position += sent.length
+            if (position > end) continue
+          }
+        }
+        await this.#whenChunk(index, signal)
         const held = this.#recent.get(index)
         if (held !== undefined) {
           // Verified bytes as received: yield the parts of them within [position, end].

@@ -1,7 +1,8 @@
 /**
- * A download's partial file (src/mesh/download.ts): verified chunks outlive a failed attempt and
- * are taken up by the next one after re-verification; a damaged chunk in the file is fetched again,
- * and a download that failed its integrity check leaves nothing behind.
+ * A download (src/mesh/download.ts): verified chunks outlive a failed attempt in the partial file
+ * and are taken up by the next one after re-verification; a damaged chunk in the file is fetched
+ * again, and a download that failed its integrity check leaves nothing behind. Early readers (a
+ * gateway's client) have bytes as they arrive, and fail if any of them were not the verified ones.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -72,6 +73,158 @@ test('a download that fails its integrity check, or verified nothing, leaves no 
     await new Promise(resolve => setTimeout(resolve, 50))
     await assert.rejects(stat(bad.file))
     assert.equal(await start().resume(), 0)
+  } finally {
+    await cleanup()
+  }
+})
+
+/** A pull's body: `parts`, each after `gate` lets it through (so a test sees what a reader has before the end). */
+function gated (parts: Uint8Array[], failAfter?: number): { body: AsyncGenerator<Uint8Array>, next: () => void } {
+  const waiting: Array<() => void> = []
+  let allowed = 0
+  return {
+    next: () => { allowed++; waiting.shift()?.() },
+    body: (async function * () {
+      for (const [i, part] of parts.entries()) {
+        if (allowed <= i) await new Promise<void>(resolve => waiting.push(resolve))
+        if (failAfter === i) throw new Error('connection reset by peer')
+        yield part
+      }
+    })()
+  }
+}
+
+async function collect (stream: AsyncIterable<Buffer>): Promise<{ bytes: Buffer[], error?: Error }> {
+  const bytes: Buffer[] = []
+  try {
+    for await (const data of stream) bytes.push(data)
+  } catch (err) {
+    return { bytes, error: err as Error }
+  }
+  return { bytes }
+}
+
+const until = async (check: () => boolean): Promise<void> => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise(resolve => setTimeout(resolve, 5))
+  assert.ok(check(), 'timed out')
+}
+
+test('an early reader has a chunk\'s bytes as they arrive; a plain reader only once the chunk is verified', async () => {
+  const { blob, start, cleanup } = await setup()
+  try {
+    const download = start()
+    const early = (download.stream(undefined, undefined, { early: true }) as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    const plain = (download.stream() as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    const c0 = chunk(blob, 0)
+    const pull = gated([c0.subarray(0, 1000), c0.subarray(1000)])
+    const writing = download.writeChunk(0, pull.body)
+    pull.next()
+    const earlyFirst = await early.next()
+    assert.deepEqual(earlyFirst.value, c0.subarray(0, 1000), 'the early reader has the first part before the chunk is whole')
+    const plainFirst = plain.next()
+    const pending = Symbol('pending')
+    assert.equal(await Promise.race([plainFirst, new Promise(resolve => setTimeout(() => resolve(pending), 50))]), pending, 'the plain reader waits for verification')
+    pull.next()
+    await writing
+    await download.writeChunk(1, once(chunk(blob, 1)))
+    await download.writeChunk(2, once(chunk(blob, 2)))
+    const rest = async (first: IteratorResult<Buffer>, it: AsyncIterator<Buffer>): Promise<Buffer> => {
+      const parts = [first.value as Buffer]
+      for (let r = await it.next(); r.done !== true; r = await it.next()) parts.push(r.value)
+      return Buffer.concat(parts)
+    }
+    assert.deepEqual(await rest(earlyFirst, early), blob)
+    assert.deepEqual(await rest(await plainFirst, plain), blob)
+  } finally {
+    await cleanup()
+  }
+})
+
+test('a pull that drops after sending good bytes: the early reader goes on seamlessly once another pull verifies the chunk', async () => {
+  const { blob, start, cleanup } = await setup()
+  try {
+    const download = start()
+    const reader = collect(download.stream({ start: 100, end: blob.length - 1 }, undefined, { early: true }))
+    const c0 = chunk(blob, 0)
+    const pull = gated([c0.subarray(0, 5000), c0.subarray(5000)], 1)
+    const writing = download.writeChunk(0, pull.body)
+    pull.next()
+    pull.next()
+    await assert.rejects(writing, /connection reset/)
+    assert.equal(download.verified[0], 0)
+    await download.writeChunk(0, once(c0))
+    await download.writeChunk(1, once(chunk(blob, 1)))
+    await download.writeChunk(2, once(chunk(blob, 2)))
+    const result = await reader
+    assert.equal(result.error, undefined)
+    assert.deepEqual(Buffer.concat(result.bytes), blob.subarray(100), 'every byte once, in order, from the range start')
+  } finally {
+    await cleanup()
+  }
+})
+
+test('bytes an early reader already passed on that fail verification end its stream with an error; a plain reader is unaffected', async () => {
+  const { blob, start, cleanup } = await setup()
+  try {
+    const download = start()
+    const early = collect(download.stream(undefined, undefined, { early: true }))
+    const plain = collect(download.stream())
+    const c0 = chunk(blob, 0)
+    const tampered = Buffer.from(c0)
+    tampered[10] = (tampered[10] as number) ^ 0xff
+    const pull = gated([tampered.subarray(0, 1000), tampered.subarray(1000)])
+    const writing = download.writeChunk(0, pull.body)
+    pull.next()
+    pull.next()
+    await assert.rejects(writing, IntegrityError)
+    await until(() => download.verified[0] === 0)
+    await download.writeChunk(0, once(c0))
+    await download.writeChunk(1, once(chunk(blob, 1)))
+    await download.writeChunk(2, once(chunk(blob, 2)))
+    const bad = await early
+    assert.ok(bad.error instanceof IntegrityError, `the early stream fails: ${String(bad.error)}`)
+    assert.ok(Buffer.concat(bad.bytes).length < blob.length, 'it never looks complete')
+    const good = await plain
+    assert.equal(good.error, undefined)
+    assert.deepEqual(Buffer.concat(good.bytes), blob)
+    await download.finished
+  } finally {
+    await cleanup()
+  }
+})
+
+test('a one-chunk blob is checked against its CID as it arrives, and published without a second pass', async () => {
+  const { dir, cleanup } = await tempDir('mirrormesh-download-')
+  try {
+    const store = new BlobStore(join(dir, 'blobs'))
+    await store.open()
+    const blob = randomBytes(300_000)
+    const download = new Download(store, cidOfBytes(blob), blob.length, undefined, store.tmpDir)
+    const early = collect(download.stream(undefined, undefined, { early: true }))
+    const tampered = Buffer.from(blob)
+    tampered[0] = (tampered[0] as number) ^ 1
+    await assert.rejects(download.writeChunk(0, once(tampered)), IntegrityError)
+    await download.writeChunk(0, once(blob))
+    await download.finished
+    assert.deepEqual(await readFile(store.path(download.cid)), blob)
+    assert.ok((await early).error instanceof IntegrityError, 'the early reader had the tampered byte: it must fail')
+  } finally {
+    await cleanup()
+  }
+})
+
+test('chunks that match their digests but not, together, the CID: nothing is published', async () => {
+  const { store, blob, cleanup } = await setup()
+  try {
+    const chunks = chunksOfBytes(blob)
+    const other = cidOfBytes(Buffer.concat([blob, Buffer.from('x')]))
+    const download = new Download(store, other, blob.length, chunks, store.tmpDir)
+    // In order (hashed from memory) and out of order (read back from the file) both count.
+    await download.writeChunk(1, once(chunk(blob, 1)))
+    await download.writeChunk(0, once(chunk(blob, 0)))
+    await download.writeChunk(2, once(chunk(blob, 2)))
+    await assert.rejects(download.finished, IntegrityError)
+    assert.equal(await store.has(other), false)
   } finally {
     await cleanup()
   }
