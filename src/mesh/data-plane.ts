@@ -8,7 +8,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
-import { pipeline } from 'node:stream/promises'
 import type { BlobStore } from '../store/blob-store.ts'
 import { parseCid } from '../store/cid.ts'
 import { parseRange } from '../gateway/http.ts'
@@ -96,8 +95,10 @@ export class DataPlane {
     if (holder === undefined) return end(res, 403)
     let cid
     try { cid = parseCid(cidText) } catch { return end(res, 400) }
-    const size = await this.#sources.store.size(cid)
-    const download = size === undefined ? this.#sources.download(cidText) : undefined
+    // A blob in flight is not in the store yet: asking the store would cost a failed stat.
+    const running = this.#sources.download(cidText)
+    const download = running?.state === 'running' ? running : undefined
+    const size = download === undefined ? await this.#sources.store.size(cid) : undefined
     const total = size ?? download?.size
     if (total === undefined) return end(res, 404)
     const range = parseRange(req.headers.range, total)
@@ -119,25 +120,21 @@ export class DataPlane {
     this.uploads++
     res.once('close', () => { this.uploads-- })
     const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)
-    let file: FileHandle | undefined
-    if (size !== undefined) {
-      try { file = await open(this.#sources.store.path(cid), 'r') } catch { return end(res, 404) } // evicted meanwhile
+    // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
+    // reused buffers (a stream of fresh ones made the GC a swarm peer's biggest cost).
+    let file: FileHandle
+    try {
+      file = download !== undefined ? await download.openFile() : await open(this.#sources.store.path(cid), 'r')
+    } catch {
+      return end(res, 404) // evicted meanwhile
     }
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
-    if (file !== undefined) {
-      await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }, this.#pace).then(sent, err => {
-        log.debug({ err: (err as Error).message }, 'data plane response ended early')
-        res.destroy()
-      }).finally(() => file.close())
-      return
-    }
-    const pace = this.#pace
-    const stream = (download as Download).stream(wanted)
-    const source = pace === undefined ? stream : (async function * () { for await (const chunk of stream as AsyncIterable<Buffer>) { await pace(chunk.length); yield chunk } })()
-    stream.on('data', (chunk: Buffer) => { this.bytesServed += chunk.length })
-    await pipeline(source, res).then(sent, err => log.debug({ err: (err as Error).message }, 'data plane response ended early'))
+    await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }, this.#pace).then(sent, err => {
+      log.debug({ err: (err as Error).message }, 'data plane response ended early')
+      res.destroy()
+    }).finally(() => file.close())
   }
 }
 

@@ -342,8 +342,9 @@ export class Download extends EventEmitter<DownloadEvents> {
   /**
    * Open the bytes for reading wherever they are now: the temp file, or the published blob. A
    * handle stays valid when the temp file is renamed into the store, so one open serves a stream.
+   * Only verified ranges (`hasRange`) hold the blob's bytes. The caller closes it.
    */
-  async #openForRead (): Promise<FileHandle> {
+  async openFile (): Promise<FileHandle> {
     for (const path of this.#state === 'done' ? [this.#store.path(this.cid)] : [this.file, this.#store.path(this.cid)]) {
       try {
         return await open(path, 'r')
@@ -453,7 +454,7 @@ export class Download extends EventEmitter<DownloadEvents> {
             // That pull failed after some of its bytes went out: they must be the verified ones,
             // which another pull brings; then the rest follows from those.
             await this.#whenChunk(index, signal)
-            handle ??= await this.#openForRead()
+            handle ??= await this.openFile()
             const sent = Buffer.concat(taken)
             const verified = Buffer.allocUnsafe(sent.length)
             const { bytesRead } = await handle.read(verified, 0, sent.length, position)
@@ -474,7 +475,7 @@ export class Download extends EventEmitter<DownloadEvents> {
             at += data.length
           }
         } else {
-          handle ??= await this.#openForRead()
+          handle ??= await this.openFile()
           for (let at = position; at <= end; at += READ_SIZE) {
             const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, end - at + 1))
             const { bytesRead } = await handle.read(buffer, 0, buffer.length, at)

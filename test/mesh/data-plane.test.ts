@@ -2,7 +2,8 @@
  * The data plane on its own (src/mesh/data-plane.ts): tickets, ranges, and upload slots — a holder
  * with every slot taken answers 503 at once instead of queueing, and frees the slot when a client
  * finishes or goes away; sparing (a range just sent to one peer is declined to another, who is
- * told where it went); the emulated link of the simulations.
+ * told where it went); the verified chunks of a blob still arriving; the emulated link of the
+ * simulations.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,9 +12,11 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { DataPlane, DataPlaneClient } from '../../src/mesh/data-plane.ts'
+import { Download } from '../../src/mesh/download.ts'
 import { Tickets } from '../../src/mesh/tickets.ts'
 import { BlobStore } from '../../src/store/blob-store.ts'
 import { cidOfBytes } from '../../src/store/cid.ts'
+import { CHUNK_SIZE, chunksOfBytes } from '../../src/store/hash.ts'
 import { TokenBucket } from '../../src/util/token-bucket.ts'
 import { tempDir } from '../utils/home.ts'
 
@@ -111,6 +114,32 @@ test('an emulated upload link paces the data plane (serve --emulate-link)', asyn
     assert.ok(performance.now() - started >= 450, `4 MiB took ${(performance.now() - started).toFixed(0)} ms at 8 MiB/s`)
   } finally {
     await paced.close()
+    await made.cleanup()
+  }
+})
+
+test('a blob still arriving: its verified chunks are served from the partial file, the others are 404', async () => {
+  const made = await tempDir('mirrormesh-data-plane-inflight-')
+  const store = new BlobStore(join(made.dir, 'blobs'))
+  await store.open()
+  const big = randomBytes(3 * CHUNK_SIZE)
+  const bigCid = cidOfBytes(big)
+  const download = new Download(store, bigCid, big.length, chunksOfBytes(big), store.tmpDir)
+  const inflight = new DataPlane({ store, tickets, download: key => key === bigCid.toString() ? download : undefined })
+  await inflight.listen('127.0.0.1', 0)
+  try {
+    await download.writeChunk(1, (async function * () { yield big.subarray(CHUNK_SIZE, 2 * CHUNK_SIZE) })())
+    const at = `http://127.0.0.1:${inflight.port}`
+    const auth = { authorization: `Bearer ${tickets.issue(bigCid.toString())}` }
+    const got = await client.get(at, `/p2p/blobs/${bigCid.toString()}`, { ...auth, range: `bytes=${CHUNK_SIZE + 10}-${2 * CHUNK_SIZE - 1}` })
+    assert.equal(got.status, 206)
+    assert.deepEqual(await body(got), big.subarray(CHUNK_SIZE + 10, 2 * CHUNK_SIZE))
+    const notYet = await client.get(at, `/p2p/blobs/${bigCid.toString()}`, { ...auth, range: `bytes=0-${CHUNK_SIZE - 1}` })
+    assert.equal(notYet.status, 404, 'a chunk not verified yet is not served')
+    await body(notYet)
+  } finally {
+    download.fail(new Error('test over'))
+    await inflight.close()
     await made.cleanup()
   }
 })
