@@ -55,23 +55,12 @@ export const operations: Record<string, Operation> = {
   'key.trust': async (repo, args) => {
     const publisher = formatPublicKey(parsePublicKey(str(args, 'publisher')))
     const name = optStr(args, 'name') ?? ''
-    const already = await repo.isTrusted(publisher)
-    if (!already) {
-      const time = Date.now()
-      const batch = repo.db.level.batch()
-      batch.put(publisher, { name, added: time }, { sublevel: repo.db.trust })
-      batch.put(repo.nextAuditKey(), { time, event: 'trust', publisher, name }, { sublevel: repo.db.audit })
-      await batch.write()
-    }
-    return { publisher, name, added: !already }
+    const added = await repo.trust(publisher, name)
+    return { publisher, name, added }
   },
   'key.untrust': async (repo, args) => {
     const publisher = formatPublicKey(parsePublicKey(str(args, 'publisher')))
-    if (!await repo.isTrusted(publisher)) throw new UsageError(`${publisher} is not on the trust list ("mirrormesh key list" shows it)`)
-    const batch = repo.db.level.batch()
-    batch.del(publisher, { sublevel: repo.db.trust })
-    batch.put(repo.nextAuditKey(), { time: Date.now(), event: 'untrust', publisher }, { sublevel: repo.db.audit })
-    await batch.write()
+    if (!await repo.untrust(publisher)) throw new UsageError(`${publisher} is not on the trust list ("mirrormesh key list" shows it)`)
     return { publisher, removed: true }
   },
   'key.list': async repo => {

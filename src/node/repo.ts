@@ -68,6 +68,7 @@ export class Repo extends EventEmitter<RepoEvents> {
   #auditSeq = 0
   /** The last head opened per publisher, with the stored bytes it was opened from (see head()). */
   readonly #openedHeads = new Map<string, { bytes: Uint8Array, head: SignedHead }>()
+  #trusted: Promise<Array<{ publisher: string, name: string, added: number }>> | undefined
 
   private constructor (home: string) {
     super()
@@ -160,15 +161,49 @@ export class Repo extends EventEmitter<RepoEvents> {
     })
   }
 
-  /** The trust list, oldest first. */
+  /**
+   * The trust list, oldest first. Kept in memory once read (changes go through `trust` and
+   * `untrust`): every heads() call needs it, and a LevelDB scan per call was a visible part of a
+   * busy replica's CPU.
+   */
   async trusted (): Promise<Array<{ publisher: string, name: string, added: number }>> {
-    const out = []
-    for await (const [publisher, value] of this.db.trust.iterator()) out.push({ publisher, name: String(value.name ?? ''), added: Number(value.added ?? 0) })
-    return out.sort((a, b) => a.added - b.added)
+    this.#trusted ??= (async () => {
+      const out = []
+      for await (const [publisher, value] of this.db.trust.iterator()) out.push({ publisher, name: String(value.name ?? ''), added: Number(value.added ?? 0) })
+      return out.sort((a, b) => a.added - b.added)
+    })()
+    const list = this.#trusted
+    list.catch(() => { if (this.#trusted === list) this.#trusted = undefined })
+    return (await list).map(item => ({ ...item }))
   }
 
   async isTrusted (publisher: string): Promise<boolean> {
-    return (await this.db.trust.get(publisher)) !== undefined
+    return (await this.trusted()).some(item => item.publisher === publisher)
+  }
+
+  /** Add `publisher` to the trust list (audited); false if it was on it already. */
+  async trust (publisher: string, name: string): Promise<boolean> {
+    if (await this.isTrusted(publisher)) return false
+    const time = Date.now()
+    const batch = this.db.level.batch()
+    batch.put(publisher, { name, added: time }, { sublevel: this.db.trust })
+    batch.put(this.nextAuditKey(), { time, event: 'trust', publisher, name }, { sublevel: this.db.audit })
+    this.#trusted = undefined
+    await batch.write()
+    this.#trusted = undefined
+    return true
+  }
+
+  /** Take `publisher` off the trust list (audited); false if it was not on it. */
+  async untrust (publisher: string): Promise<boolean> {
+    if (!await this.isTrusted(publisher)) return false
+    const batch = this.db.level.batch()
+    batch.del(publisher, { sublevel: this.db.trust })
+    batch.put(this.nextAuditKey(), { time: Date.now(), event: 'untrust', publisher }, { sublevel: this.db.audit })
+    this.#trusted = undefined
+    await batch.write()
+    this.#trusted = undefined
+    return true
   }
 
   /** Next audit key: callers put the event in the same batch as the change it records. */
