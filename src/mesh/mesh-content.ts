@@ -1,6 +1,7 @@
 /**
  * The gateway's content on a mesh node: what the store holds, and on a miss, the blob fetched from
- * peers and streamed to the client chunk by chunk as each chunk is verified.
+ * peers and streamed to the client as its bytes arrive (the connection is cut if any of them fail
+ * verification: see Download.stream's `early`).
  */
 import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
