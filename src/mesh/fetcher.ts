@@ -234,7 +234,8 @@ export class BlobFetcher {
   /**
    * Ask who has `cid`, reporting each answer as it comes: `peers` only, or every connected peer and
    * DHT providers. `providers`: 'after' (default) looks them up when no connected peer that is not
-   * busy (BUSY_UPLOADS) has the whole blob, after all have answered or DHT_AFTER_MS; 'first' (a gateway miss: latency matters) looks
+   * busy (BUSY_UPLOADS) has the whole blob, after all have answered or DHT_AFTER_MS — or, when every
+   * connected peer was asked, only if none has any of it; 'first' (a gateway miss: latency matters) looks
    * them up at once — on a LAN the record is usually in this node's own provider store — asks them
    * alone, and asks every connected peer only if no provider has the whole blob within
    * PROVIDERS_HEAD_START_MS: one question instead of one per peer, in a mesh where each costs a
@@ -244,6 +245,7 @@ export class BlobFetcher {
     const { signal, absent = () => {}, providers = 'after' } = options
     const asked = new Set<string>()
     let whole = false
+    let foundAny = false
     let gotWhole: () => void = () => {}
     const hasWhole = new Promise<void>(resolve => { gotWhole = resolve })
     const ask = async (peer: PeerId): Promise<void> => {
@@ -257,6 +259,7 @@ export class BlobFetcher {
           absent(key)
           return
         }
+        foundAny = true
         if (have.chunks === null && have.uploads < BUSY_UPLOADS) {
           whole = true
           gotWhole()
@@ -267,7 +270,9 @@ export class BlobFetcher {
         absent(key)
       }
     }
-    const connected = options.peers ?? [...sample(this.#host.getPeers(), ASK_PEERS), ...options.include ?? []] // `ask` skips repeats
+    const peers = this.#host.getPeers()
+    const connected = options.peers ?? [...sample(peers, ASK_PEERS), ...options.include ?? []] // `ask` skips repeats
+    const everyone = peers.length <= ASK_PEERS
     const askConnected = async (): Promise<void> => { await Promise.all(connected.map(ask)) }
     const lookUp = async (stop: AbortSignal): Promise<void> => {
       this.lookups++
@@ -293,8 +298,12 @@ export class BlobFetcher {
       return
     }
     const asking = askConnected()
-    await Promise.race([asking, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))])
-    if (!whole) {
+    // A lookup can only add holders this node is not connected to. With every connected peer asked,
+    // it waits for their answers (sources found meanwhile are used at once) and is made only if
+    // none has any of the blob: a DHT walk is a stream at both ends per hop, and was the biggest
+    // CPU cost of a 20-node fleet's replicas (the seed is always busy, so 'whole' is rare there).
+    await (everyone ? asking : Promise.race([asking, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))]))
+    if (!whole && !(everyone && foundAny)) {
       // Ends as soon as an idle whole holder answered (a lookup visits up to K peers, a stream each).
       const stop = new AbortController()
       void hasWhole.then(() => stop.abort())
