@@ -34,7 +34,7 @@ export class HeadSync {
   readonly #repo: Repo
   readonly #syncing = new Map<string, Promise<void>>()
   /** Heads verified lately, by the base64 of their bytes: every peer offers a new head at once. */
-  readonly #opened = new LRUCache<string, SignedHead>({ max: 256 })
+  readonly #opened = new LRUCache<string, Promise<SignedHead>>({ max: 256 })
   /** Heads (base64 of their bytes) refused lately as older than ours: not verified again. */
   readonly #behind = new LRUCache<string, true>({ max: 1024, ttl: 60_000 })
   readonly #antiEntropyMs: number
@@ -124,8 +124,15 @@ export class HeadSync {
       if (held.has(key) || this.#behind.has(key)) return
       let head: SignedHead
       try {
-        head = this.#opened.get(key) ?? await openSignedHead(bytes)
-        this.#opened.set(key, head)
+        // The promise is kept, so the 19 peers that push a new head at once cost one check, and a
+        // head with a bad signature stays refused without another.
+        let opening = this.#opened.get(key)
+        if (opening === undefined) {
+          opening = openSignedHead(bytes)
+          opening.catch(() => {})
+          this.#opened.set(key, opening)
+        }
+        head = await opening
         if (await judgeFor(this.#repo, head) !== 'adopt') return
       } catch (err) {
         const name = (err as Error).name

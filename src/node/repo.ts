@@ -67,7 +67,7 @@ export class Repo extends EventEmitter<RepoEvents> {
   readonly headLock = new Mutex()
   #auditSeq = 0
   /** The last head opened per publisher, with the stored bytes it was opened from (see head()). */
-  readonly #openedHeads = new Map<string, { bytes: Uint8Array, head: SignedHead }>()
+  readonly #openedHeads = new Map<string, { bytes: Uint8Array, head: Promise<SignedHead> }>()
   #trusted: Promise<Array<{ publisher: string, name: string, added: number }>> | undefined
 
   private constructor (home: string) {
@@ -126,11 +126,13 @@ export class Repo extends EventEmitter<RepoEvents> {
     if (bytes === undefined) return undefined
     // Its signature was checked when these exact bytes were opened: every gateway lookup reads the
     // heads, and an Ed25519 verification per lookup was the top of the gateway's profile.
+    // Concurrent callers share one check: a new head is read by many at once (every peer pushes it).
     const known = this.#openedHeads.get(publisher)
-    if (known !== undefined && Buffer.from(known.bytes).equals(bytes)) return known.head
-    const head = await openSignedHead(bytes)
+    if (known !== undefined && Buffer.from(known.bytes).equals(bytes)) return await known.head
+    const head = openSignedHead(bytes)
     this.#openedHeads.set(publisher, { bytes, head })
-    return head
+    head.catch(() => { if (this.#openedHeads.get(publisher)?.head === head) this.#openedHeads.delete(publisher) })
+    return await head
   }
 
   /** The head once adopted at `seq`. */
