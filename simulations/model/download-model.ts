@@ -2,7 +2,8 @@
  * One download in the model: the fetcher's loop (src/mesh/fetcher.ts `#run`) step for step —
  * full re-discovery at 500 ms tripling to 5 s (while starved or without a whole source), partial
  * sources refreshed every second while starved and forgotten after 5 s of silence, DHT providers
- * looked up when no connected peer that is not busy holds the whole blob, ≤ 8 pulls in flight and ≤ 3 per source
+ * looked up when no connected peer that is not busy holds the whole blob (and, when every connected
+ * peer was asked, only if none holds any of it), ≤ 8 pulls in flight and ≤ 3 per source
  * (one per full holder until a chunk is verified), the first chunks spread over the ring, greedy
  * after 2 s without a verified chunk, failure after 20 s without a source (verified chunks kept
  * for the next attempt) — and the product's own planner (`planPulls`) choosing the chunks, with
@@ -150,7 +151,7 @@ export class DownloadModel {
     s.at(now + wait, this.node, () => { if (timer === this.#timer) this.#pump() })
   }
 
-  /** Ask connected peers (or just `peers`) what they hold; then DHT providers if no one holds it whole. */
+  /** Ask connected peers (or just `peers`) what they hold; then DHT providers as the fetcher's 'after' rule says. */
   #discover (peers?: number[]): void {
     const s = this.swarm
     const node = s.nodes[this.node] as ModelNode
@@ -159,18 +160,23 @@ export class DownloadModel {
     const known = sample([...this.sources.values()].filter(src => src.chunks !== null), s.p.protocol.askPeers, s.random).map(src => src.peer)
     const targets = peers ?? [...new Set([...sample([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
     let whole = false
+    let foundAny = false
+    // Every connected peer asked: a lookup could add only holders this node is not connected to.
+    const everyone = node.conns.size <= s.p.protocol.askPeers
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
       const have = s.availability(peer, this.blob)
       if (have === undefined) return
+      foundAny = true
       if (have === null && (s.uploading[peer] ?? 0) < BUSY_UPLOADS) whole = true
       this.#merge(peer, have)
     }
     const finish = (): void => { this.#discovering = false; this.poke() }
     s.at(s.now + s.p.env.askDelay, this.node, () => {
       for (const peer of targets) answer(peer)
-      if (peers !== undefined || whole) { finish(); return }
-      // Nobody connected holds it whole: look up providers and ask (and so dial) a few of them.
+      if (peers !== undefined || whole || (everyone && foundAny)) { finish(); return }
+      // Nobody connected holds it whole (or, having asked them all, any of it): look up providers
+      // and ask (and so dial) a few of them.
       const delay = Math.max(0, s.p.env.lookupDelay - s.p.env.askDelay + Math.min(s.p.env.askDelay, s.p.protocol.dhtAfter))
       s.at(s.now + delay, this.node, () => {
         const found = [...s.providers[this.blob] ?? []].filter(p => p !== this.node)
