@@ -2,8 +2,8 @@
  * One download in the model: the fetcher's loop (src/mesh/fetcher.ts `#run`) step for step —
  * full re-discovery at 500 ms tripling to 5 s (while starved or without a whole source), partial
  * sources refreshed every second while starved and forgotten after 5 s of silence, DHT providers
- * looked up when no connected peer that is not busy holds the whole blob (and, when every connected
- * peer was asked, only if none holds any of it), ≤ 8 pulls in flight and ≤ 3 per source
+ * looked up when no connected peer that is not busy holds the whole blob (and, when connected to
+ * every node, only if none holds any of it), ≤ 8 pulls in flight and ≤ 3 per source
  * (one per full holder until a chunk is verified), the first chunks spread over the ring, greedy
  * after 2 s without a verified chunk, failure after 20 s without a source (verified chunks kept
  * for the next attempt) — and the product's own planner (`planPulls`) choosing the chunks, with
@@ -161,8 +161,9 @@ export class DownloadModel {
     const targets = peers ?? [...new Set([...sample([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
     let whole = false
     let foundAny = false
-    // Every connected peer asked: a lookup could add only holders this node is not connected to.
-    const everyone = node.conns.size <= s.p.protocol.askPeers
+    // Connected to every other node, all asked: a lookup could add nothing (the fetcher compares
+    // its connections with the peers its announcer knows of; here, the whole swarm).
+    const everyone = node.conns.size <= s.p.protocol.askPeers && node.conns.size >= s.nodes.length - 1
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
       const have = s.availability(peer, this.blob)

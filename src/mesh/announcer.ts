@@ -104,6 +104,10 @@ class SweepingAnnouncer implements Announcer {
     return findProviders(this.host, cid, options.signal)
   }
 
+  knownPeers (): number {
+    return this.view.size
+  }
+
   async flush (): Promise<void> {
     clearTimeout(this.sweepTimer)
     this.sweepTimer = undefined

@@ -1,9 +1,9 @@
 /**
  * One blob being fetched from peers: a temp file filled chunk by chunk, each chunk checked against
  * the signed chunk digests (or, for a one-chunk blob, against the CID) before it counts. Verified
- * chunks can be read — by the gateway streaming to a client, and by other peers — while the rest
- * arrives. When every chunk is in, a chunked file is hashed once more as a whole (the CID), and the
- * file is published atomically.
+ * chunks can be read by other peers while the rest arrives; the gateway's client also takes bytes
+ * as they arrive, and is cut off if they fail (`stream`'s `early`). When every chunk is in, a
+ * chunked file is hashed once more as a whole (the CID), and the file is published atomically.
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -403,11 +403,12 @@ export class Download extends EventEmitter<DownloadEvents> {
     while (true) {
       for (; next < arriving.data.length; next++) {
         const data = arriving.data[next] as Uint8Array
-        const from = Math.max(position, at)
-        const to = Math.min(end + 1, at + data.length)
+        const start = at
         at += data.length
+        const from = Math.max(position, start)
+        const to = Math.min(end + 1, at)
         if (from >= to) continue
-        const part = data.subarray(from - (at - data.length), to - (at - data.length))
+        const part = data.subarray(from - start, to - start)
         taken.push(part)
         yield part
       }

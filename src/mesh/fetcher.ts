@@ -234,8 +234,8 @@ export class BlobFetcher {
   /**
    * Ask who has `cid`, reporting each answer as it comes: `peers` only, or every connected peer and
    * DHT providers. `providers`: 'after' (default) looks them up when no connected peer that is not
-   * busy (BUSY_UPLOADS) has the whole blob, after all have answered or DHT_AFTER_MS — or, when every
-   * connected peer was asked, only if none has any of it; 'first' (a gateway miss: latency matters) looks
+   * busy (BUSY_UPLOADS) has the whole blob, after all have answered or DHT_AFTER_MS — or, when this
+   * node is connected to every peer it knows of, only if none has any of it; 'first' (a gateway miss: latency matters) looks
    * them up at once — on a LAN the record is usually in this node's own provider store — asks them
    * alone, and asks every connected peer only if no provider has the whole blob within
    * PROVIDERS_HEAD_START_MS: one question instead of one per peer, in a mesh where each costs a
@@ -272,7 +272,8 @@ export class BlobFetcher {
     }
     const peers = this.#host.getPeers()
     const connected = options.peers ?? [...sample(peers, ASK_PEERS), ...options.include ?? []] // `ask` skips repeats
-    const everyone = peers.length <= ASK_PEERS
+    // Every peer of the mesh this node knows of is connected, and asked: a DHT walk cannot find more.
+    const everyone = peers.length <= ASK_PEERS && this.#router.knownPeers() <= peers.length
     const askConnected = async (): Promise<void> => { await Promise.all(connected.map(ask)) }
     const lookUp = async (stop: AbortSignal): Promise<void> => {
       this.lookups++
@@ -298,10 +299,10 @@ export class BlobFetcher {
       return
     }
     const asking = askConnected()
-    // A lookup can only add holders this node is not connected to. With every connected peer asked,
-    // it waits for their answers (sources found meanwhile are used at once) and is made only if
-    // none has any of the blob: a DHT walk is a stream at both ends per hop, and was the biggest
-    // CPU cost of a 20-node fleet's replicas (the seed is always busy, so 'whole' is rare there).
+    // A lookup can only add holders this node is not connected to. Connected to all it knows of,
+    // it waits for their answers (sources found meanwhile are used at once) and looks up providers
+    // only if none has any of the blob: a DHT walk is a stream at both ends per hop, and was the
+    // biggest CPU cost of a 20-node fleet's replicas (the seed is always busy: 'whole' is rare).
     await (everyone ? asking : Promise.race([asking, new Promise(resolve => setTimeout(resolve, DHT_AFTER_MS))]))
     if (!whole && !(everyone && foundAny)) {
       // Ends as soon as an idle whole holder answered (a lookup visits up to K peers, a stream each).

@@ -16,6 +16,8 @@ export interface ContentRouter {
   withdraw (cids: CID[]): void
   /** Peers that announced `cid`. */
   findProviders (cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
+  /** How many peers of this mesh (DHT servers) the router knows of, connected or not. */
+  knownPeers (): number
   /** Resolve once everything queued so far has been sent (tests and benchmarks). */
   flush (): Promise<void>
 }

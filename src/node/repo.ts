@@ -190,9 +190,8 @@ export class Repo extends EventEmitter<RepoEvents> {
     const batch = this.db.level.batch()
     batch.put(publisher, { name, added: time }, { sublevel: this.db.trust })
     batch.put(this.nextAuditKey(), { time, event: 'trust', publisher, name }, { sublevel: this.db.audit })
-    this.#trusted = undefined
     await batch.write()
-    this.#trusted = undefined
+    this.#trusted = undefined // after the write: a read meanwhile would cache the old list
     return true
   }
 
@@ -202,9 +201,8 @@ export class Repo extends EventEmitter<RepoEvents> {
     const batch = this.db.level.batch()
     batch.del(publisher, { sublevel: this.db.trust })
     batch.put(this.nextAuditKey(), { time: Date.now(), event: 'untrust', publisher }, { sublevel: this.db.audit })
-    this.#trusted = undefined
     await batch.write()
-    this.#trusted = undefined
+    this.#trusted = undefined // after the write: a read meanwhile would cache the old list
     return true
   }
 

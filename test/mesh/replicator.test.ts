@@ -20,6 +20,7 @@ class RecordingRouter implements ContentRouter {
   provide (cids: CID[]): void { for (const c of cids) this.provided.add(c.toString()) }
   withdraw (cids: CID[]): void { for (const c of cids) { this.withdrawn.add(c.toString()); this.provided.delete(c.toString()) } }
   async * findProviders (): AsyncIterable<PeerId> {}
+  knownPeers (): number { return 0 }
   async flush (): Promise<void> {}
 }
 
