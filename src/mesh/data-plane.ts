@@ -95,10 +95,8 @@ export class DataPlane {
     if (holder === undefined) return end(res, 403)
     let cid
     try { cid = parseCid(cidText) } catch { return end(res, 400) }
-    // A blob in flight is not in the store yet: asking the store would cost a failed stat.
-    const running = this.#sources.download(cidText)
-    const download = running?.state === 'running' ? running : undefined
-    const size = download === undefined ? await this.#sources.store.size(cid) : undefined
+    const size = await this.#sources.store.size(cid)
+    const download = size === undefined ? this.#sources.download(cidText) : undefined
     const total = size ?? download?.size
     if (total === undefined) return end(res, 404)
     const range = parseRange(req.headers.range, total)

@@ -32,6 +32,10 @@ interface DownloadEvents {
   failed: [Error]
 }
 
+/** Events that may settle a reader waiting for a verified chunk; one taking bytes as they arrive also wakes on 'arriving'. */
+const SETTLING = ['chunk', 'done', 'failed'] as const
+const ANY_CHANGE = [...SETTLING, 'arriving'] as const
+
 /** A chunk being received from one source: its bytes so far, before they are verified. */
 interface Arriving {
   data: Uint8Array[]
@@ -318,25 +322,11 @@ export class Download extends EventEmitter<DownloadEvents> {
 
   /** Wait until chunk `index` is verified (or the download fails). */
   async #whenChunk (index: number, signal?: AbortSignal): Promise<void> {
-    if (this.verified[index] === 1 || this.#state === 'done') return
-    if (this.#state === 'failed') throw this.#error ?? new Error('download failed')
-    if (!this.wanted.has(index)) this.wanted.set(index, Date.now())
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.verified[index] === 1 || this.#state === 'done') { cleanup(); resolve() } else if (this.#state === 'failed') { cleanup(); reject(this.#error ?? new Error('download failed')) }
-      }
-      const abort = (): void => { cleanup(); reject(signal?.reason as Error) }
-      const cleanup = (): void => {
-        this.off('chunk', check)
-        this.off('done', check)
-        this.off('failed', check)
-        signal?.removeEventListener('abort', abort)
-      }
-      this.on('chunk', check)
-      this.on('done', check)
-      this.on('failed', check)
-      signal?.addEventListener('abort', abort)
-    })
+    while (this.verified[index] !== 1 && this.#state !== 'done') {
+      if (this.#state === 'failed') throw this.#error ?? new Error('download failed')
+      if (!this.wanted.has(index)) this.wanted.set(index, Date.now())
+      await this.#change(signal, SETTLING)
+    }
   }
 
   /**
@@ -355,10 +345,9 @@ export class Download extends EventEmitter<DownloadEvents> {
     throw new Error(`blob ${this.cid.toString()} vanished while being read`)
   }
 
-  /** The next event of any kind: a chunk verified or arriving, the end of the download. */
-  async #change (signal?: AbortSignal): Promise<void> {
+  /** The next of `events` (by default any: a chunk verified or arriving, the end of the download). */
+  async #change (signal?: AbortSignal, events: ReadonlyArray<keyof DownloadEvents> = ANY_CHANGE): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const events = ['chunk', 'arriving', 'done', 'failed'] as const
       const fire = (): void => { cleanup(); resolve() }
       const abort = (): void => { cleanup(); reject(signal?.reason as Error) }
       const cleanup = (): void => {

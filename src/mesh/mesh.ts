@@ -95,11 +95,10 @@ export class Mesh {
       const answered = { count: 0 }
       await handleBlobProtocol(host, async (cid: CID) => {
         answered.count++
-        // A blob in flight is not in the store: no failed stat (an ENOENT error each) per question.
-        const download = fetcher.downloads.get(cid.toString())
-        if (download?.state === 'running') return download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
         const size = await repo.blobs.size(cid)
-        return size === undefined ? undefined : { size, chunks: null }
+        if (size !== undefined) return { size, chunks: null }
+        const download = fetcher.downloads.get(cid.toString())
+        return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
       }, (cid, peer) => tickets.issue(cid.toString(), peer.toString()), dataPlane)
       const heads = new HeadSync(host, repo)
       await heads.start()

@@ -31,12 +31,16 @@ async function setup (): Promise<{ store: BlobStore, blob: Buffer, start: () => 
 
 const chunk = (blob: Buffer, i: number): Buffer => blob.subarray(i * CHUNK_SIZE, Math.min(blob.length, (i + 1) * CHUNK_SIZE))
 
+/** Write chunks `indexes` of `blob`, each in one piece, in that order. */
+async function writeChunks (download: Download, blob: Buffer, ...indexes: number[]): Promise<void> {
+  for (const i of indexes) await download.writeChunk(i, once(chunk(blob, i)))
+}
+
 test('verified chunks survive a failed attempt; the next one re-verifies them and fetches only the rest', async () => {
   const { store, blob, start, cleanup } = await setup()
   try {
     const first = start()
-    await first.writeChunk(0, once(chunk(blob, 0)))
-    await first.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(first, blob, 0, 2)
     first.fail(new Error('no peer could provide the blob'))
     await assert.rejects(first.finished)
     await new Promise(resolve => setTimeout(resolve, 50)) // the handle closes asynchronously
@@ -50,8 +54,7 @@ test('verified chunks survive a failed attempt; the next one re-verifies them an
     const second = start()
     assert.equal(await second.resume(), 1, 'only the intact chunk is taken up')
     assert.deepEqual([...second.verified], [1, 0, 0])
-    await second.writeChunk(1, once(chunk(blob, 1)))
-    await second.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(second, blob, 1, 2)
     await second.finished
     assert.deepEqual(await readFile(store.path(second.cid)), blob, 'the published blob is exactly the original')
     await assert.rejects(stat(second.file), 'the partial file became the blob')
@@ -126,8 +129,7 @@ test('an early reader has a chunk\'s bytes as they arrive; a plain reader only o
     assert.equal(await Promise.race([plainFirst, new Promise(resolve => setTimeout(() => resolve(pending), 50))]), pending, 'the plain reader waits for verification')
     pull.next()
     await writing
-    await download.writeChunk(1, once(chunk(blob, 1)))
-    await download.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(download, blob, 1, 2)
     const rest = async (first: IteratorResult<Buffer>, it: AsyncIterator<Buffer>): Promise<Buffer> => {
       const parts = [first.value as Buffer]
       for (let r = await it.next(); r.done !== true; r = await it.next()) parts.push(r.value)
@@ -152,9 +154,7 @@ test('a pull that drops after sending good bytes: the early reader goes on seaml
     pull.next()
     await assert.rejects(writing, /connection reset/)
     assert.equal(download.verified[0], 0)
-    await download.writeChunk(0, once(c0))
-    await download.writeChunk(1, once(chunk(blob, 1)))
-    await download.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(download, blob, 0, 1, 2)
     const result = await reader
     assert.equal(result.error, undefined)
     assert.deepEqual(Buffer.concat(result.bytes), blob.subarray(100), 'every byte once, in order, from the range start')
@@ -178,9 +178,7 @@ test('bytes an early reader already passed on that fail verification end its str
     pull.next()
     await assert.rejects(writing, IntegrityError)
     await until(() => download.verified[0] === 0)
-    await download.writeChunk(0, once(c0))
-    await download.writeChunk(1, once(chunk(blob, 1)))
-    await download.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(download, blob, 0, 1, 2)
     const bad = await early
     assert.ok(bad.error instanceof IntegrityError, `the early stream fails: ${String(bad.error)}`)
     assert.ok(Buffer.concat(bad.bytes).length < blob.length, 'it never looks complete')
@@ -220,9 +218,7 @@ test('chunks that match their digests but not, together, the CID: nothing is pub
     const other = cidOfBytes(Buffer.concat([blob, Buffer.from('x')]))
     const download = new Download(store, other, blob.length, chunks, store.tmpDir)
     // In order (hashed from memory) and out of order (read back from the file) both count.
-    await download.writeChunk(1, once(chunk(blob, 1)))
-    await download.writeChunk(0, once(chunk(blob, 0)))
-    await download.writeChunk(2, once(chunk(blob, 2)))
+    await writeChunks(download, blob, 1, 0, 2)
     await assert.rejects(download.finished, IntegrityError)
     assert.equal(await store.has(other), false)
   } finally {
