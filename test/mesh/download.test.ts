@@ -225,3 +225,54 @@ test('chunks that match their digests but not, together, the CID: nothing is pub
     await cleanup()
   }
 })
+
+/** `bytes` in socket-sized parts, so a chunk is written to disk while it arrives. */
+async function * inParts (bytes: Uint8Array, size = 64 << 10): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size)
+}
+
+test('bytes written before their chunk failed verification are never counted: not resumed, not published', async () => {
+  const { store, blob, start, cleanup } = await setup()
+  try {
+    const first = start()
+    // Chunk 1 from a peer that tampers with its last byte: all but that part are on disk by then.
+    const tampered = Buffer.from(chunk(blob, 1))
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 0xff
+    await writeChunks(first, blob, 0)
+    await assert.rejects(first.writeChunk(1, inParts(tampered)), IntegrityError)
+    assert.deepEqual([...first.verified], [1, 0, 0])
+    assert.equal(first.hasRange(first.chunkRange(1)), false, 'the range is not served to peers')
+    const onDisk = await readFile(first.file)
+    assert.deepEqual(onDisk.subarray(CHUNK_SIZE, CHUNK_SIZE + 1000), tampered.subarray(0, 1000), 'the tampered bytes did reach the file')
+    first.fail(new Error('no peer could provide the blob'))
+    await assert.rejects(first.finished)
+    await new Promise(resolve => setTimeout(resolve, 50))
+
+    const second = start()
+    assert.equal(await second.resume(), 1, 'the written but unverified chunk is not taken up')
+    await second.writeChunk(1, inParts(chunk(blob, 1)))
+    await second.writeChunk(2, inParts(chunk(blob, 2)))
+    await second.finished
+    assert.deepEqual(await readFile(store.path(second.cid)), blob, 'the good pull overwrote every bad byte')
+  } finally {
+    await cleanup()
+  }
+})
+
+test('one pull writes a chunk at a time: a second pull of the same chunk while the first runs is refused', async () => {
+  const { store, blob, start, cleanup } = await setup()
+  try {
+    const download = start()
+    const pull = gated([chunk(blob, 0).subarray(0, 1000), chunk(blob, 0).subarray(1000)])
+    const writing = download.writeChunk(0, pull.body)
+    pull.next()
+    await assert.rejects(download.writeChunk(0, once(chunk(blob, 0))), /being received from another source/)
+    pull.next()
+    await writing
+    await writeChunks(download, blob, 1, 2)
+    await download.finished
+    assert.deepEqual(await readFile(store.path(download.cid)), blob)
+  } finally {
+    await cleanup()
+  }
+})
