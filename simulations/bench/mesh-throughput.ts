@@ -8,6 +8,12 @@
  *   - miss: a fresh node B (on-demand) bootstrapped to A; a client drains B's gateway (the cargo
  *     URL, and `/blobs/{cid}` on alternate repeats): B discovers A, pulls chunks over the data
  *     plane, verifies each, streams them to the client;
+ *   - stored baseline: what a client of a plain HTTP mirror does to keep the blob — the same GET,
+ *     a sha256 of the body, written to a fresh file and fsynced (timed to the fsync), right before
+ *     the full replication that does the same work through the mesh. Before it,
+ *     `curl -o FILE` (a native client, no hash, no fsync), and the disk alone (the bytes from memory
+ *     to a new file, fsynced): on this VM writing fresh pages runs at 150 MB/s to 3 GB/s from one
+ *     second to the next, and a drain to nowhere never pays it;
  *   - full: a fresh node C with `--replicate full`; time from C adopting the head to C holding the
  *     blob (pulled, verified chunk by chunk, whole-file check, published).
  * Reports MB/s (10^6 B/s), ratios to the baseline of the same repeat (medians over repeats), and
@@ -18,7 +24,8 @@
  *        [--compare DIR]       (also run A, B and C from the checkout at DIR, interleaved: before/after)
  */
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -44,6 +51,12 @@ const log = (text: string): void => { process.stderr.write(`${text}\n`) }
 
 /** One checkout's numbers in one repeat. */
 interface Mesh {
+  /** The stored baseline, run just before `fullMs`: writing 256 MiB of fresh pages costs this VM 0.1–1.7 s, and it varies by the second. */
+  storedHttpMs: number
+  /** `curl -o FILE` (no hash, no fsync) just before it: a native client's ceiling for keeping the bytes. */
+  storedCurlMs: number | null
+  /** Writing as many bytes from memory to a fresh file, fsynced: the disk's ceiling at that moment, no network. */
+  diskMs: number
   missMs: number
   missFirstByteMs: number
   missCpuMsA: number
@@ -61,13 +74,28 @@ interface Repeat {
   load: number
 }
 
-async function curlMs (url: string): Promise<number | null> {
+/** `curl -o` of `url` to `file` (default /dev/null), in ms; null without curl. */
+async function curlMs (url: string, file = '/dev/null'): Promise<number | null> {
   try {
-    const { stdout } = await execFileP('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', url])
+    const { stdout } = await execFileP('curl', ['-s', '-o', file, '-w', '%{time_total}', url])
     return Number(stdout.trim()) * 1000
   } catch {
     return null
   }
+}
+
+/** ms to write `size` bytes (1 MiB writes of one buffer) to a new `file` and fsync it. */
+async function writeMs (file: string, size: number): Promise<number> {
+  const buffer = randomBytes(1 << 20)
+  const started = performance.now()
+  const handle = await open(file, 'w')
+  try {
+    for (let at = 0; at < size; at += buffer.length) await handle.write(buffer, 0, Math.min(buffer.length, size - at), at)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  return performance.now() - started
 }
 
 /** The miss and the full replication of one repeat, against seed `a`, with nodes from `cli`. */
@@ -87,7 +115,15 @@ async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publish
   await stopNode(b)
   await rm(bHome, { recursive: true, force: true })
 
-  // Full replication at a fresh peer: from head adoption to the blob held.
+  // The stored baseline, then full replication at a fresh peer: from head adoption to the blob held.
+  const plainFile = join(work, `plain-${tag}.blob`)
+  const diskMs = await writeMs(plainFile, size)
+  await rm(plainFile)
+  const storedCurlMs = await curlMs(`${a.gateway}${path}`, plainFile)
+  await rm(plainFile, { force: true })
+  const stored = await drain(`${a.gateway}${path}`, { hash: true, toFile: plainFile })
+  await rm(plainFile)
+  if (stored.bytes !== size) throw new Error(`stored baseline got ${stored.bytes} bytes`)
   const cHome = join(work, `c-${tag}`)
   await prepareHome(cHome, pub.publisher)
   const c = await startNode(`c-${tag}`, cHome, ['--bootstrap', a.addrs[0] ?? '', '--replicate', 'full'], { nodeArgs: nodeArgs(`full-${tag}`), cli })
@@ -97,7 +133,7 @@ async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publish
   await waitFor('C to hold the blob', async () => { const s = await status(c); held = performance.now(); return s.replication.held === 1 }, 300_000, 20)
   await stopNode(c)
   await rm(cHome, { recursive: true, force: true })
-  return { missMs: miss.totalMs, missFirstByteMs: miss.firstByteMs, missCpuMsA, missCpuMsB, fullMs: held - adopted }
+  return { diskMs, storedHttpMs: stored.totalMs, storedCurlMs, missMs: miss.totalMs, missFirstByteMs: miss.firstByteMs, missCpuMsA, missCpuMsB, fullMs: held - adopted }
 }
 
 async function main (): Promise<void> {
@@ -133,7 +169,7 @@ async function main (): Promise<void> {
       const compare = oldSeed === undefined ? undefined : await meshRepeat(work, `old${i}`, oldSeed, pub, path, size, cliOf(flags.compare))
       const r: Repeat = { route, baselineHttpMs: base.totalMs, baselineCurlMs, baselineCpuMsA, mesh, compare, load }
       repeats.push(r)
-      const line = (m: Mesh): string => `miss ${fixed(mbps(size, m.missMs))} MB/s (first byte ${fixed(m.missFirstByteMs)} ms, CPU A ${fixed(m.missCpuMsA / 1000, 2)} s B ${fixed(m.missCpuMsB / 1000, 2)} s), full ${fixed(mbps(size, m.fullMs))} MB/s`
+      const line = (m: Mesh): string => `miss ${fixed(mbps(size, m.missMs))} MB/s (first byte ${fixed(m.missFirstByteMs)} ms, CPU A ${fixed(m.missCpuMsA / 1000, 2)} s B ${fixed(m.missCpuMsB / 1000, 2)} s), stored baseline ${fixed(mbps(size, m.storedHttpMs))} MB/s, full ${fixed(mbps(size, m.fullMs))} MB/s`
       log(`run ${i + 1}/${RUNS} (${route}): baseline ${fixed(mbps(size, r.baselineHttpMs))} MB/s (curl ${r.baselineCurlMs === null ? '-' : fixed(mbps(size, r.baselineCurlMs))}); ${line(mesh)}${compare === undefined ? '' : `; compare: ${line(compare)}`}; load ${fixed(load, 2)}`)
     }
     await stopAll()
@@ -147,7 +183,12 @@ async function main (): Promise<void> {
       if (repeats.some(r => pick(r) === undefined)) return
       const m = (r: Repeat): Mesh => pick(r) as Mesh
       rows.push([`${label}miss at B's gateway (A → B data plane → client)`, fixed(med(r => mbps(size, m(r).missMs))), fixed(med(r => r.baselineHttpMs / m(r).missMs), 2), fixed(med(r => m(r).missFirstByteMs)), fixed(med(r => m(r).missCpuMsA) / 1000, 2), fixed(med(r => m(r).missCpuMsB) / 1000, 2)])
+      rows.push([`${label}disk: the same bytes from memory to a new file, fsync (no network)`, fixed(med(r => mbps(size, m(r).diskMs))), fixed(med(r => r.baselineHttpMs / m(r).diskMs), 2), '-', '-', '-'])
+      if (repeats.every(r => m(r).storedCurlMs !== null)) rows.push([`${label}curl -o FILE of A's gateway (no hash, no fsync)`, fixed(med(r => mbps(size, m(r).storedCurlMs ?? 1))), fixed(med(r => r.baselineHttpMs / (m(r).storedCurlMs ?? 1)), 2), '-', '-', '-'])
+      rows.push([`${label}stored baseline: HTTP GET of A's gateway, sha256, to a file, fsync`, fixed(med(r => mbps(size, m(r).storedHttpMs))), fixed(med(r => r.baselineHttpMs / m(r).storedHttpMs), 2), '-', '-', '-'])
       rows.push([`${label}B --replicate full (head adopted → blob held)`, fixed(med(r => mbps(size, m(r).fullMs))), fixed(med(r => r.baselineHttpMs / m(r).fullMs), 2), '-', '-', '-'])
+      rows.push([`${label}  … × the stored baseline of the same repeat`, '', fixed(med(r => m(r).storedHttpMs / m(r).fullMs), 2), '-', '-', '-'])
+      rows.push([`${label}  miss × the stored baseline of the same repeat`, '', fixed(med(r => m(r).storedHttpMs / m(r).missMs), 2), '-', '-', '-'])
     }
     meshRows('', r => r.mesh)
     meshRows(`${flags.compare ?? ''}: `, r => r.compare)

@@ -5,8 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { get, type IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import { cidFromSha256Hex } from '../../../src/store/cid.ts'
@@ -178,8 +179,12 @@ export interface Drain {
   sha256?: string
 }
 
-/** GET `url` and read the body to the end, timing it; `hash` also hashes it (costs CPU). */
-export async function drain (url: string, options: { hash?: boolean, timeoutMs?: number } = {}): Promise<Drain> {
+/**
+ * GET `url` and read the body to the end, timing it; `hash` also hashes it (costs CPU); `toFile`
+ * writes it to that file as it comes and fsyncs it before the clock stops — what a client of a
+ * plain HTTP mirror does to keep a blob (cargo and brew check its sha256 too).
+ */
+export async function drain (url: string, options: { hash?: boolean, timeoutMs?: number, toFile?: string } = {}): Promise<Drain> {
   const started = performance.now()
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = get(url, resolve)
@@ -188,12 +193,21 @@ export async function drain (url: string, options: { hash?: boolean, timeoutMs?:
   })
   const headersMs = performance.now() - started
   const hash = options.hash === true ? createHash('sha256') : undefined
+  const out = options.toFile === undefined ? undefined : createWriteStream(options.toFile)
   let bytes = 0
   let firstByteMs = -1
   for await (const data of res) {
     if (firstByteMs < 0) firstByteMs = performance.now() - started
     bytes += (data as Buffer).length
     hash?.update(data as Buffer)
+    if (out !== undefined && !out.write(data)) await once(out, 'drain')
+  }
+  if (out !== undefined && options.toFile !== undefined) {
+    out.end()
+    await once(out, 'close')
+    const file = await open(options.toFile, 'r+')
+    await file.sync() // the dirty pages of the inode, whichever descriptor wrote them
+    await file.close()
   }
   const totalMs = performance.now() - started
   if (!res.complete) throw new Error(`GET ${url}: connection closed after ${bytes} bytes`)
