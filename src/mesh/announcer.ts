@@ -56,6 +56,8 @@ class SweepingAnnouncer implements Announcer {
   private catchUpTimer: NodeJS.Timeout | undefined
   private rescanTimer: NodeJS.Timeout | undefined
   private reannounceTimer: NodeJS.Timeout | undefined
+  /** When the oldest entry of `pending` was queued (ms since epoch). */
+  private pendingSince = 0
 
   constructor (host: Host, o: Required<AnnouncerOptions>) {
     if (!(o.replicas >= 1)) throw new RangeError('replicas must be at least 1')
@@ -129,6 +131,7 @@ class SweepingAnnouncer implements Announcer {
       if (op === 'add') this.held.set(key, item)
       else this.held.delete(key)
       // Re-inserting moves the key to the back: sweeps take the queue in order, latest operation wins.
+      if (this.pending.size === 0) this.pendingSince = Date.now()
       this.pending.delete(key)
       this.pending.set(key, { item, op })
     }
@@ -138,7 +141,13 @@ class SweepingAnnouncer implements Announcer {
   private kick (): void {
     if (!this.started || this.pending.size === 0) return
     if (this.pending.size >= this.o.sweepThreshold) void this.run()
-    else this.sweepTimer ??= setTimeout(() => { this.sweepTimer = undefined; void this.run() }, this.o.sweepDelay)
+    else this.sweepTimer ??= setTimeout(() => { this.sweepTimer = undefined; this.due() }, this.o.sweepDelay)
+  }
+
+  /** The debounce is over: sweep, unless the node is fetching and the queue may wait longer. */
+  private due (): void {
+    if (this.o.busy() && Date.now() - this.pendingSince < this.o.busySweepDelay) this.kick()
+    else void this.run()
   }
 
   private onJoin (peer: ViewPeer): void {

@@ -82,12 +82,12 @@ export class Mesh {
       swarmKey: options.swarmKeyFile === undefined ? undefined : await readSwarmKey(options.swarmKeyFile)
     })
     try {
-      const router = createAnnouncer(host)
+      const late: { replicator?: Replicator, fetcher?: BlobFetcher } = {}
+      const router = createAnnouncer(host, { busy: () => (late.fetcher?.downloads.size ?? 0) > 0 })
       await router.start()
       const tickets = new Tickets()
-      const late: { replicator?: Replicator } = {}
       const bucket = (rate: number | undefined): TokenBucket | undefined => rate === undefined ? undefined : new TokenBucket(rate)
-      const fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid), { down: bucket(options.link?.down) })
+      const fetcher = late.fetcher = new BlobFetcher(host, repo, router, cid => late.replicator?.fetched(cid), { down: bucket(options.link?.down) })
       const connected = (peer: string): boolean => { try { return host.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } }
       const dataPlane = new DataPlane({ store: repo.blobs, tickets, download: cid => fetcher.downloads.get(cid), connected }, { up: bucket(options.link?.up) })
       await dataPlane.listen(options.dataPlane.host, options.dataPlane.port)

@@ -272,3 +272,45 @@ describe('announcer on a 7-node loopback mesh', { timeout: 120_000 }, () => {
     assert.ok(await finds(receiver, after, aHost.peerId))
   })
 })
+
+describe('announcer of a node that is fetching', { timeout: 60_000 }, () => {
+  const local: { hosts: Host[], announcers: Announcer[] } = { hosts: [], announcers: [] }
+  let fetching = true
+
+  after(async () => {
+    await Promise.all(local.announcers.map(async announcer => { await announcer.stop() }))
+    await Promise.all(local.hosts.map(async host => { await host.stop() }))
+  })
+
+  it('gathers new records while the node fetches (up to busySweepDelay), and sweeps once it is idle', async () => {
+    const start = async (bootstrap: Host | undefined, options: Parameters<typeof createAnnouncer>[1]): Promise<{ host: Host, announcer: Announcer }> => {
+      const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: bootstrap === undefined ? [] : bootstrap.getMultiaddrs().map(String), mdns: false })
+      const announcer = createAnnouncer(host, options)
+      await announcer.start()
+      local.hosts.push(host)
+      local.announcers.push(announcer)
+      return { host, announcer }
+    }
+    const { host: b } = await start(undefined, {})
+    const { host: a, announcer } = await start(b, { replicas: 2, sweepDelay: 50, busySweepDelay: 4_000, busy: () => fetching })
+    await until('A to be connected to B', async () => a.getPeers().length >= 1)
+
+    // Fetching: a record waits, well past the usual debounce…
+    const first = randomCid()
+    announcer.provide([first])
+    await new Promise(resolve => setTimeout(resolve, 1_000))
+    assert.equal(await holds(b, first, a.peerId), false, 'no sweep while fetching, within busySweepDelay')
+    assert.equal(announcer.stats().sweeps, 0)
+    // …and goes out once the node is idle.
+    fetching = false
+    await until('the record on B once A is idle', async () => await holds(b, first, a.peerId), 3_000)
+
+    // Still fetching after busySweepDelay: records go out anyway.
+    fetching = true
+    const second = randomCid()
+    const queued = Date.now()
+    announcer.provide([second])
+    await until('the record on B after busySweepDelay', async () => await holds(b, second, a.peerId), 10_000)
+    assert.ok(Date.now() - queued >= 3_900, `swept after ${Date.now() - queued} ms, not before busySweepDelay`)
+  })
+})

@@ -8,6 +8,15 @@ export interface AnnouncerOptions {
   replicas?: number
   /** How long provide()/withdraw() calls gather before a sweep (ms). */
   sweepDelay?: number
+  /** While `busy()`, how long they may gather instead (ms): see `busy`. */
+  busySweepDelay?: number
+  /**
+   * Whether the node is fetching blobs now. A replicating node holds a new blob every few hundred
+   * milliseconds, and a sweep per blob (its explorations, a stream to every record holder, the
+   * FIND_NODE answers at every peer) took half the CPU of a 20-node fleet on two cores: its peers
+   * find it by asking their connections meanwhile. Sweeps then gather up to `busySweepDelay`.
+   */
+  busy?: () => boolean
   /** Queue length that starts a sweep at once. */
   sweepThreshold?: number
   /** Most CIDs handled by one sweep (bounds memory when re-announcing a large store). */
@@ -34,6 +43,8 @@ export interface AnnouncerOptions {
 export const ANNOUNCER_DEFAULTS: Required<AnnouncerOptions> = {
   replicas: 8,
   sweepDelay: 250,
+  busySweepDelay: 15_000,
+  busy: () => false,
   sweepThreshold: 5000,
   maxSweep: 20_000,
   // Hourly, against the 6 h provideValidity of src/mesh/host.ts: five missed rounds lose nothing.
