@@ -5,6 +5,7 @@
  */
 import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
 import { ASK_PEERS } from '../../src/mesh/fetcher.ts'
+import { ANNOUNCER_DEFAULTS } from '../../src/mesh/provide/options.ts'
 import { SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
@@ -48,6 +49,8 @@ export interface Protocol {
   spreadChunks: number
   /** A chunk sent to one peer is declined to others for this long (s; spare-list.ts SPARE_MS). */
   spareWindow: number
+  /** While a node fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
+  busySweepDelay: number
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -122,7 +125,8 @@ export const PROTOCOL: Protocol = {
   bootstrapPeers: 2,
   order: 'random',
   spreadChunks: 3,
-  spareWindow: SPARE_MS / 1000
+  spareWindow: SPARE_MS / 1000,
+  busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */

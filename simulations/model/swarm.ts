@@ -37,6 +37,9 @@ export interface ModelNode {
   doneAt: number
   uploaded: number
   downloaded: number
+  /** Blobs held but not announced yet (the announcer's queue), and since when the oldest waits. */
+  unannounced: number[]
+  unannouncedSince: number
 }
 
 /** Sparing state of a chunk at its source: who gets it, since when, until when. */
@@ -109,7 +112,7 @@ export class Swarm {
     this.nodes = Array.from({ length: n }, (_, index) => ({
       index, alive: false, life: 0, conns: new Set<number>(), headAt: Number.NaN, syncing: false,
       complete: new Uint8Array(p.blobs.length), completeCount: 0, downloads: new Map(), partial: new Map(), pass: { running: false, again: false },
-      doneAt: Number.NaN, uploaded: 0, downloaded: 0
+      doneAt: Number.NaN, uploaded: 0, downloaded: 0, unannounced: [], unannouncedSince: 0
     }))
   }
 
@@ -242,6 +245,7 @@ export class Swarm {
       node.downloads.delete(dl.blob)
       this.#hold(n, dl.blob)
       for (const w of dl.waiters.splice(0)) w(true)
+      this.#sweepIfDue(n)
     })
   }
 
@@ -252,6 +256,7 @@ export class Swarm {
     if (dl.count > 1 && dl.verifiedCount > 0) node.partial.set(dl.blob, dl.verified.slice())
     for (const f of this.#flows) if (f.pull.dl === dl) this.#end(f)
     for (const w of dl.waiters.splice(0)) w(false)
+    this.#sweepIfDue(dl.node)
   }
 
   #hold (n: number, b: number): void {
@@ -260,10 +265,28 @@ export class Swarm {
     node.complete[b] = 1
     node.completeCount++
     if (node.completeCount === this.p.blobs.length) node.doneAt = this.now
-    // The announcer's sweep places the record on the K closest nodes (dialling them).
+    if (node.unannounced.length === 0) {
+      node.unannouncedSince = this.now
+      this.at(this.now + this.p.protocol.busySweepDelay, n, () => { this.#sweepIfDue(n) })
+    }
+    node.unannounced.push(b)
+    this.#sweepIfDue(n)
+  }
+
+  /**
+   * The announcer: records gather while the node fetches (up to busySweepDelay), then one sweep
+   * places each on the K closest nodes (dialling them).
+   */
+  #sweepIfDue (n: number): void {
+    const node = this.nodes[n] as ModelNode
+    if (node.unannounced.length === 0) return
+    if (node.downloads.size > 0 && this.now - node.unannouncedSince < this.p.protocol.busySweepDelay) return
+    const records = node.unannounced.splice(0)
     this.at(this.now + this.p.env.announceDelay, n, () => {
-      this.providers[b]?.add(n)
-      for (const c of this.closest[b] ?? []) this.connect(n, c)
+      for (const b of records) {
+        this.providers[b]?.add(n)
+        for (const c of this.closest[b] ?? []) this.connect(n, c)
+      }
     })
   }
 
