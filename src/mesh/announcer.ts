@@ -58,6 +58,8 @@ class SweepingAnnouncer implements Announcer {
   private reannounceTimer: NodeJS.Timeout | undefined
   /** When the oldest entry of `pending` was queued (ms since epoch). */
   private pendingSince = 0
+  /** `flush()` calls in progress: they drain the queue even while the node fetches. */
+  private flushing = 0
 
   constructor (host: Host, o: Required<AnnouncerOptions>) {
     if (!(o.replicas >= 1)) throw new RangeError('replicas must be at least 1')
@@ -113,11 +115,16 @@ class SweepingAnnouncer implements Announcer {
   async flush (): Promise<void> {
     clearTimeout(this.sweepTimer)
     this.sweepTimer = undefined
-    while (this.started && (this.pending.size > 0 || this.running !== undefined)) await this.run()
+    this.flushing++
+    try {
+      while (this.started && (this.pending.size > 0 || this.running !== undefined)) await this.run()
+    } finally {
+      this.flushing--
+    }
   }
 
   stats (): AnnouncerStats {
-    return { held: this.held.size, pending: this.pending.size, view: this.view.size, ...this.sweeper.counters, inbound: { ...this.handler.stats } }
+    return { held: this.held.size, pending: this.pending.size, view: this.view.size, explorations: this.view.explorations, ...this.sweeper.counters, inbound: { ...this.handler.stats } }
   }
 
   private queue (cids: CID[], op: 'add' | 'remove'): void {
@@ -146,8 +153,13 @@ class SweepingAnnouncer implements Announcer {
 
   /** The debounce is over: sweep, unless the node is fetching and the queue may wait longer. */
   private due (): void {
-    if (this.o.busy() && Date.now() - this.pendingSince < this.o.busySweepDelay) this.kick()
-    else void this.run()
+    if (this.mayDrain()) void this.run()
+    else this.kick()
+  }
+
+  /** Whether queued records may go out now: not while the node fetches, unless they waited `busySweepDelay`. */
+  private mayDrain (): boolean {
+    return this.flushing > 0 || !this.o.busy() || Date.now() - this.pendingSince >= this.o.busySweepDelay
   }
 
   private onJoin (peer: ViewPeer): void {
@@ -185,7 +197,8 @@ class SweepingAnnouncer implements Announcer {
     const signal = this.controller.signal
     while (this.started) {
       try {
-        if (this.pending.size > 0) {
+        // A catch-up or a rescan also runs this loop: queued records wait for their time all the same.
+        if (this.pending.size > 0 && this.mayDrain()) {
           const batch: Entry[] = []
           for (const [key, entry] of this.pending) {
             if (batch.length >= this.o.maxSweep) break

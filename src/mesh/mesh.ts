@@ -10,7 +10,7 @@ import type { GatewayMetrics } from '../gateway/metrics.ts'
 import type { Repo } from '../node/repo.ts'
 import { logger } from '../util/logger.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
-import { createAnnouncer } from './announcer.ts'
+import { createAnnouncer, type Announcer, type AnnouncerStats } from './announcer.ts'
 import { handleBlobProtocol } from './blob-protocol.ts'
 import { handleCatalogProtocol } from './catalog-protocol.ts'
 import { DataPlane } from './data-plane.ts'
@@ -18,7 +18,6 @@ import { BlobFetcher } from './fetcher.ts'
 import { HeadSync } from './head-sync.ts'
 import { createHost, type Host } from './host.ts'
 import { loadPeerKey, readSwarmKey } from './identity.ts'
-import type { ContentRouter } from './interface.ts'
 import { MeshContent } from './mesh-content.ts'
 import { Replicator, type ReplicationPolicy, type ReplicationStatus } from './replicator.ts'
 import { Tickets } from './tickets.ts'
@@ -48,21 +47,25 @@ export interface MeshStatus {
   bytesServedToPeers: number
   bytesFetchedFromPeers: number
   badPeersDropped: number
-  /** Control traffic: availability questions asked and answered, DHT lookups, data-plane requests and 503s. */
-  control: { asked: number, answered: number, lookups: number, loopTurns: number, dataRequests: number, busy: number, spared: number }
+  /** Control traffic: availability questions asked and answered, DHT lookups, data-plane requests and 503s, the announcer's sweeps, provide messages and keyspace explorations. */
+  control: { asked: number, answered: number, lookups: number, loopTurns: number, dataRequests: number, busy: number, spared: number, sweeps: number, provideMessages: number, explorations: number }
+}
+
+function announcing (stats: AnnouncerStats): { sweeps: number, provideMessages: number, explorations: number } {
+  return { sweeps: stats.sweeps, provideMessages: stats.messagesSent, explorations: stats.explorations }
 }
 
 /** The running mesh services of a node. */
 export class Mesh {
   readonly host: Host
-  readonly router: ContentRouter
+  readonly router: Announcer
   readonly fetcher: BlobFetcher
   readonly #heads: HeadSync
   readonly #dataPlane: DataPlane
   readonly #replicator: Replicator
   readonly #answered: { count: number }
 
-  private constructor (host: Host, router: ContentRouter, fetcher: BlobFetcher, heads: HeadSync, dataPlane: DataPlane, replicator: Replicator, answered: { count: number }) {
+  private constructor (host: Host, router: Announcer, fetcher: BlobFetcher, heads: HeadSync, dataPlane: DataPlane, replicator: Replicator, answered: { count: number }) {
     this.host = host
     this.router = router
     this.fetcher = fetcher
@@ -134,7 +137,8 @@ export class Mesh {
         loopTurns: this.fetcher.loopTurns,
         dataRequests: this.#dataPlane.requests,
         busy: this.#dataPlane.busyAnswers,
-        spared: this.#dataPlane.sparedAnswers
+        spared: this.#dataPlane.sparedAnswers,
+        ...announcing(this.router.stats())
       }
     }
   }

@@ -65,5 +65,7 @@ export interface AnnouncerStats extends SweepCounters {
   held: number
   pending: number
   view: number
+  /** `getClosestPeers` walks run to learn the keyspace. */
+  explorations: number
   inbound: HandlerStats
 }

@@ -48,6 +48,8 @@ const DROP_AFTER_FAILURES = 5
 /** Known DHT servers of the fleet. */
 export class PeerView {
   private readonly peers = new Map<string, ViewPeer>()
+  /** `getClosestPeers` walks run so far. */
+  explorations = 0
   private readonly staleAt = new Map<string, number>()
   private readonly host: Host
   private readonly log: Logger
@@ -166,6 +168,7 @@ export class PeerView {
 
   /** Whether the query completed and found peers (an empty answer, e.g. before the first connection, proves nothing). */
   private async query (raw: Uint8Array, signal: AbortSignal): Promise<boolean> {
+    this.explorations++
     let found = 0
     try {
       for await (const event of this.host.services.dht.getClosestPeers(raw, { signal })) {
