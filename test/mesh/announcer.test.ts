@@ -292,25 +292,31 @@ describe('announcer of a node that is fetching', { timeout: 60_000 }, () => {
       return { host, announcer }
     }
     const { host: b } = await start(undefined, {})
-    const { host: a, announcer } = await start(b, { replicas: 2, sweepDelay: 50, busySweepDelay: 4_000, busy: () => fetching })
+    const { host: a, announcer } = await start(b, { replicas: 3, sweepDelay: 50, busySweepDelay: 10_000, catchUpDelay: 100, busy: () => fetching })
     await until('A to be connected to B', async () => a.getPeers().length >= 1)
 
-    // Fetching: a record waits, well past the usual debounce…
+    // Fetching: a record waits, well past the usual debounce, and a peer joining meanwhile (whose
+    // catch-up runs the announcer's loop) does not send it either…
     const first = randomCid()
+    const provided = Date.now()
     announcer.provide([first])
+    const { host: c } = await start(a, {})
+    await until('A to know C', async () => announcer.stats().view >= 2)
     await new Promise(resolve => setTimeout(resolve, 1_000))
+    assert.ok(Date.now() - provided < 9_000, 'still within busySweepDelay (else the checks below prove nothing)')
     assert.equal(await holds(b, first, a.peerId), false, 'no sweep while fetching, within busySweepDelay')
-    assert.equal(announcer.stats().sweeps, 0)
+    assert.equal(await holds(c, first, a.peerId), false, 'nor through the catch-up of a joiner')
+    assert.equal(announcer.stats().recordsSent, 0, 'no record sent to anyone')
     // …and goes out once the node is idle.
     fetching = false
-    await until('the record on B once A is idle', async () => await holds(b, first, a.peerId), 3_000)
+    await until('the record on B and C once A is idle', async () => await holds(b, first, a.peerId) && await holds(c, first, a.peerId), 3_000)
 
     // Still fetching after busySweepDelay: records go out anyway.
     fetching = true
     const second = randomCid()
     const queued = Date.now()
     announcer.provide([second])
-    await until('the record on B after busySweepDelay', async () => await holds(b, second, a.peerId), 10_000)
-    assert.ok(Date.now() - queued >= 3_900, `swept after ${Date.now() - queued} ms, not before busySweepDelay`)
+    await until('the record on B after busySweepDelay', async () => await holds(b, second, a.peerId), 16_000)
+    assert.ok(Date.now() - queued >= 9_900, `swept after ${Date.now() - queued} ms, not before busySweepDelay`)
   })
 })
