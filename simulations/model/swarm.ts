@@ -274,13 +274,15 @@ export class Swarm {
   }
 
   /**
-   * The announcer: records gather while the node fetches (up to busySweepDelay), then one sweep
+   * The announcer: records gather while the node fetches in a clique (connected to every other
+   * node, few enough to ask them all: src/mesh/mesh.ts), up to busySweepDelay; then one sweep
    * places each on the K closest nodes (dialling them).
    */
   #sweepIfDue (n: number): void {
     const node = this.nodes[n] as ModelNode
     if (node.unannounced.length === 0) return
-    if (node.downloads.size > 0 && this.now - node.unannouncedSince < this.p.protocol.busySweepDelay) return
+    const clique = node.conns.size <= this.p.protocol.askPeers && node.conns.size >= this.nodes.length - 1
+    if (clique && node.downloads.size > 0 && this.now - node.unannouncedSince < this.p.protocol.busySweepDelay) return
     const records = node.unannounced.splice(0)
     this.at(this.now + this.p.env.announceDelay, n, () => {
       for (const b of records) {

@@ -11,10 +11,11 @@ export interface AnnouncerOptions {
   /** While `busy()`, how long they may gather instead (ms): see `busy`. */
   busySweepDelay?: number
   /**
-   * Whether the node is fetching blobs now. A replicating node holds a new blob every few hundred
-   * milliseconds, and a sweep per blob (its explorations, a stream to every record holder, the
-   * FIND_NODE answers at every peer) took half the CPU of a 20-node fleet on two cores: its peers
-   * find it by asking their connections meanwhile. Sweeps then gather up to `busySweepDelay`.
+   * Whether new records may wait: the node is fetching blobs, and its peers find it without them
+   * (src/mesh/mesh.ts: a LAN clique, whose members ask each other). A replicating node holds a new
+   * blob every second or so, and a sweep per blob (its explorations, a stream to every record
+   * holder, the FIND_NODE answers at every peer) took half the CPU of a 20-node fleet on two
+   * cores. Sweeps then gather up to `busySweepDelay`.
    */
   busy?: () => boolean
   /** Queue length that starts a sweep at once. */
