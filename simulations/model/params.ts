@@ -49,7 +49,7 @@ export interface Protocol {
   spreadChunks: number
   /** A chunk sent to one peer is declined to others for this long (s; spare-list.ts SPARE_MS). */
   spareWindow: number
-  /** While a node fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
+  /** While a node of a clique fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
   busySweepDelay: number
 }
 

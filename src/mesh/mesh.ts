@@ -51,6 +51,7 @@ export interface MeshStatus {
   control: { asked: number, answered: number, lookups: number, loopTurns: number, dataRequests: number, busy: number, spared: number, sweeps: number, provideMessages: number, explorations: number }
 }
 
+/** The announcer's share of `MeshStatus.control`. */
 function announcing (stats: AnnouncerStats): { sweeps: number, provideMessages: number, explorations: number } {
   return { sweeps: stats.sweeps, provideMessages: stats.messagesSent, explorations: stats.explorations }
 }
