@@ -161,9 +161,8 @@ export class DownloadModel {
     const targets = peers ?? [...new Set([...sample([...node.conns], s.p.protocol.askPeers, s.random), ...known])]
     let whole = false
     let foundAny = false
-    // Connected to every other node, all asked: a lookup could add nothing (the fetcher compares
-    // its connections with the peers its announcer knows of; here, the whole swarm).
-    const everyone = node.conns.size <= s.p.protocol.askPeers && node.conns.size >= s.nodes.length - 1
+    // Connected to every other node, all asked: a lookup could add nothing.
+    const everyone = s.inClique(this.node)
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
       const have = s.availability(peer, this.blob)

@@ -123,6 +123,12 @@ export class Swarm {
     this.queue.push(t, () => { if (node.alive && node.life === life) fn() })
   }
 
+  /** Node `n` is connected to every other node, few enough to ask them all (fetcher.ts inClique; the announcer's view here is the whole swarm). */
+  inClique (n: number): boolean {
+    const conns = (this.nodes[n] as ModelNode).conns.size
+    return conns <= this.p.protocol.askPeers && conns >= this.nodes.length - 1
+  }
+
   /** `k` random distinct items of `list`. */
   #sample<T> (list: T[], k: number): T[] {
     const copy = [...list]
@@ -274,15 +280,14 @@ export class Swarm {
   }
 
   /**
-   * The announcer: records gather while the node fetches in a clique (connected to every other
-   * node, few enough to ask them all: src/mesh/mesh.ts), up to busySweepDelay; then one sweep
-   * places each on the K closest nodes (dialling them).
+   * The announcer: records gather while the node fetches in a clique (`inClique`, as
+   * src/mesh/mesh.ts), up to busySweepDelay; then one sweep places each on the K closest nodes
+   * (dialling them).
    */
   #sweepIfDue (n: number): void {
     const node = this.nodes[n] as ModelNode
     if (node.unannounced.length === 0) return
-    const clique = node.conns.size <= this.p.protocol.askPeers && node.conns.size >= this.nodes.length - 1
-    if (clique && node.downloads.size > 0 && this.now - node.unannouncedSince < this.p.protocol.busySweepDelay) return
+    if (this.inClique(n) && node.downloads.size > 0 && this.now - node.unannouncedSince < this.p.protocol.busySweepDelay) return
     const records = node.unannounced.splice(0)
     this.at(this.now + this.p.env.announceDelay, n, () => {
       for (const b of records) {

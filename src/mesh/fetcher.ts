@@ -53,6 +53,15 @@ const SPREAD_CHUNKS = 3
  * or 16 instead of 64 left some replicas of a 100-node fleet without sources for seconds.
  */
 export const ASK_PEERS = 64
+
+/**
+ * A LAN clique: this node is connected to every mesh peer its announcer knows of (`known`), few
+ * enough that each discovery asks them all. A DHT walk can then find no holder the connections do
+ * not tell, and no peer needs this node's provider records to find it.
+ */
+export function inClique (connected: number, known: number): boolean {
+  return connected <= ASK_PEERS && known <= connected
+}
 /** Connected peers that have not answered by then: look up DHT providers meanwhile. */
 const DHT_AFTER_MS = 100
 /** A gateway miss asks DHT providers alone for this long before it asks every connected peer. */
@@ -273,7 +282,7 @@ export class BlobFetcher {
     const peers = this.#host.getPeers()
     const connected = options.peers ?? [...sample(peers, ASK_PEERS), ...options.include ?? []] // `ask` skips repeats
     // Every peer of the mesh this node knows of is connected, and asked: a DHT walk cannot find more.
-    const everyone = peers.length <= ASK_PEERS && this.#router.knownPeers() <= peers.length
+    const everyone = inClique(peers.length, this.#router.knownPeers())
     const askConnected = async (): Promise<void> => { await Promise.all(connected.map(ask)) }
     const lookUp = async (stop: AbortSignal): Promise<void> => {
       this.lookups++

@@ -14,7 +14,7 @@ import { createAnnouncer, type Announcer, type AnnouncerStats } from './announce
 import { handleBlobProtocol } from './blob-protocol.ts'
 import { handleCatalogProtocol } from './catalog-protocol.ts'
 import { DataPlane } from './data-plane.ts'
-import { ASK_PEERS, BlobFetcher } from './fetcher.ts'
+import { BlobFetcher, inClique } from './fetcher.ts'
 import { HeadSync } from './head-sync.ts'
 import { createHost, type Host } from './host.ts'
 import { loadPeerKey, readSwarmKey } from './identity.ts'
@@ -88,9 +88,8 @@ export class Mesh {
     try {
       const late: { replicator?: Replicator, fetcher?: BlobFetcher, router?: Announcer } = {}
       // New provider records may wait while this node fetches where they would tell nobody anything:
-      // in a LAN clique (every peer the announcer knows is connected, few enough that each asks all
-      // its connections, fetcher.ts ASK_PEERS). Beyond one, peers find holders through the DHT.
-      const clique = (): boolean => (late.router?.knownPeers() ?? Infinity) <= Math.min(ASK_PEERS, host.getPeers().length)
+      // in a LAN clique (fetcher.ts inClique). Beyond one, peers find holders through the DHT.
+      const clique = (): boolean => late.router !== undefined && inClique(host.getPeers().length, late.router.knownPeers())
       const router = late.router = createAnnouncer(host, { busy: () => (late.fetcher?.downloads.size ?? 0) > 0 && clique() })
       await router.start()
       const tickets = new Tickets()
