@@ -54,6 +54,13 @@ async function writeAll (handle: FileHandle, buffers: Uint8Array[], position: nu
   }
 }
 
+/** The part of `data`, which starts at byte `at` of the blob, within [position, end]; undefined if none. */
+function within (data: Uint8Array, at: number, position: number, end: number): Uint8Array | undefined {
+  const from = Math.max(position, at)
+  const to = Math.min(end + 1, at + data.length)
+  return from < to ? data.subarray(from - at, to - at) : undefined
+}
+
 /** A blob in flight. */
 export class Download extends EventEmitter<DownloadEvents> {
   readonly cid: CID
@@ -217,7 +224,6 @@ export class Download extends EventEmitter<DownloadEvents> {
     // and the socket idle while it was written (full replication ran 1.45x faster overlapped). A
     // write per socket read (64 KiB) costs a thread-pool round trip each. Only `verified` makes
     // the range count, so unverified bytes on disk are never served, resumed or published.
-    const held: Uint8Array[] | undefined = this.chunkSize <= CHUNK_SIZE ? [] : undefined
     let pending: Uint8Array[] = []
     let pendingBytes = 0
     let written = range.start
@@ -226,9 +232,9 @@ export class Download extends EventEmitter<DownloadEvents> {
       await writing // one write in flight: a disk slower than the link holds the socket back
       const batch = pending
       const at = written
+      written += pendingBytes
       pending = []
       pendingBytes = 0
-      written += batch.reduce((sum, b) => sum + b.length, 0)
       writing = writeAll(handle, batch, at)
     }
     try {
@@ -236,7 +242,6 @@ export class Download extends EventEmitter<DownloadEvents> {
         if (position + data.length > range.end + 1) throw new IntegrityError(`peer sent more than the ${expected} bytes of chunk ${index}`)
         hash.update(data)
         pending.push(data)
-        held?.push(data)
         pendingBytes += data.length
         position += data.length
         if (arriving !== undefined) {
@@ -262,8 +267,9 @@ export class Download extends EventEmitter<DownloadEvents> {
       await writing.catch(() => {}) // no write of this pull may land after it ends
     }
     if (this.verified[index] === 1 || this.#state !== 'running') return
-    if (held !== undefined) {
-      this.#recent.set(index, held)
+    // The chunk as received (a one-chunk blob bigger than CHUNK_SIZE is not held: no `arriving`).
+    if (arriving !== undefined) {
+      this.#recent.set(index, arriving.data)
       for (const old of this.#recent.keys()) if (this.#recent.size > RECENT_CHUNKS) this.#recent.delete(old)
     }
     await this.#accept(index)
@@ -420,12 +426,9 @@ export class Download extends EventEmitter<DownloadEvents> {
     while (true) {
       for (; next < arriving.data.length; next++) {
         const data = arriving.data[next] as Uint8Array
-        const start = at
+        const part = within(data, at, position, end)
         at += data.length
-        const from = Math.max(position, start)
-        const to = Math.min(end + 1, at)
-        if (from >= to) continue
-        const part = data.subarray(from - start, to - start)
+        if (part === undefined) continue
         taken.push(part)
         yield part
       }
@@ -487,9 +490,8 @@ export class Download extends EventEmitter<DownloadEvents> {
           // Verified bytes as received: yield the parts of them within [position, end].
           let at = this.chunkRange(index).start
           for (const data of held) {
-            const from = Math.max(position, at)
-            const to = Math.min(end + 1, at + data.length)
-            if (from < to) yield data.subarray(from - at, to - at)
+            const part = within(data, at, position, end)
+            if (part !== undefined) yield part
             at += data.length
           }
         } else {
