@@ -18,9 +18,11 @@ import { BLOB_PROTOCOL } from './protocols.ts'
 import { channel, expectRecord, withTimeout, type MessageChannel } from './wire.ts'
 
 const log = logger('blob-protocol')
-const MESSAGE_LIMIT = 64 << 10
+export const MESSAGE_LIMIT = 64 << 10
 /** Most chunks a bitmap may describe (a 1 TiB blob at 4 MiB chunks). */
-const MAX_CHUNKS = 1 << 18
+export const MAX_CHUNKS = 1 << 18
+/** Longest ticket an answer may carry. */
+export const MAX_TICKET = 200
 /** An answer takes at most this long. */
 const ANSWER_TIMEOUT_MS = 3_000
 /** A session without questions for this long is closed (by either side). */
@@ -36,6 +38,28 @@ export interface Availability {
   ticket: string
   /** Data-plane responses the peer was sending when it answered: fetchers prefer idle holders. */
   uploads: number
+}
+
+/** An availability answer as sent: the data plane's port, before it is joined to the peer's address. */
+export type BlobAnswer = { have: false } | { have: true, size: number, chunks: Uint8Array | null, port: number, ticket: string, uploads: number }
+
+/** The CID a decoded availability request asks about; an IntegrityError if it is malformed. */
+export function parseBlobRequest (value: unknown): CID {
+  const cid = CIDClass.asCID(expectRecord(value, 'blob request').cid)
+  if (cid === null) throw new IntegrityError('blob request without a CID')
+  return cid
+}
+
+/** Check a decoded availability answer's fields; an IntegrityError if any is malformed. */
+export function parseBlobAnswer (value: unknown): BlobAnswer {
+  const reply = expectRecord(value, 'blob answer')
+  if (reply.have !== true) return { have: false }
+  const { size, chunks, port, ticket, uploads = 0 } = reply
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 ||
+      typeof ticket !== 'string' || ticket.length > MAX_TICKET || typeof uploads !== 'number' || !Number.isSafeInteger(uploads) || uploads < 0 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
+    throw new IntegrityError('peer sent a malformed blob answer')
+  }
+  return { have: true, size, chunks: chunks as Uint8Array | null, port, ticket, uploads }
 }
 
 /** What this node has, for the handler. */
@@ -54,11 +78,10 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
           if (err instanceof IntegrityError) throw err
           break // the asker closed the session, or it idled
         }
-        const request = expectRecord(message, 'blob request')
-        const cid = CIDClass.asCID(request.cid)
-        if (cid === null) throw new IntegrityError('blob request without a CID')
+        const cid = parseBlobRequest(message)
         const have = await local(cid)
-        await ch.write(have === undefined ? { have: false } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads }, AbortSignal.timeout(ANSWER_TIMEOUT_MS))
+        const answer: BlobAnswer = have === undefined ? { have: false } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads }
+        await ch.write(answer, AbortSignal.timeout(ANSWER_TIMEOUT_MS))
       }
       await ch.close()
     } catch (err) {
@@ -68,18 +91,15 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
   }, { maxInboundStreams: 64 })
 }
 
-/** Check an answer's fields and turn it into an `Availability` (undefined: the peer has nothing). */
-function readAnswer (host: Host, peer: PeerId, reply: Record<string, unknown>): Availability | undefined {
-  if (reply.have !== true) return undefined
-  const { size, chunks, port, ticket, uploads = 0 } = reply
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 ||
-      typeof ticket !== 'string' || ticket.length > 200 || typeof uploads !== 'number' || !Number.isSafeInteger(uploads) || uploads < 0 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
-    throw new IntegrityError('peer sent a malformed blob answer')
-  }
+/** Turn an answer into an `Availability` (undefined: the peer has nothing). */
+function readAnswer (host: Host, peer: PeerId, value: unknown): Availability | undefined {
+  const answer = parseBlobAnswer(value)
+  if (!answer.have) return undefined
+  const { size, chunks, port, ticket, uploads } = answer
   // The data plane is on the address this connection reached the peer at.
   const ip = host.getConnections(peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
   if (ip === undefined) return undefined
-  return { size, chunks: chunks as Uint8Array | null, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads }
+  return { size, chunks, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads }
 }
 
 interface Session {
@@ -136,8 +156,7 @@ export class AvailabilitySessions {
       clearTimeout(session.idle)
       const timeout = withTimeout(ANSWER_TIMEOUT_MS, signal)
       await session.ch.write({ cid }, timeout)
-      const reply = expectRecord(await session.ch.read(timeout), 'blob answer')
-      return readAnswer(this.#host, peer, reply)
+      return readAnswer(this.#host, peer, await session.ch.read(timeout))
     })
     session.queue = turn.catch(() => {})
     try {

@@ -19,9 +19,48 @@ const log = logger('catalog-protocol')
 export const MAX_NODES_PER_REQUEST = 512
 /** Metadata files served here at most this big; larger content goes through the data plane. */
 export const MAX_META_BYTES = 256 << 20
-const DATA_FRAME = 1 << 20
-const MESSAGE_LIMIT = MAX_NODE_BYTES + 1024
+export const DATA_FRAME = 1 << 20
+export const MESSAGE_LIMIT = MAX_NODE_BYTES + 1024
 const TIMEOUT = 30_000
+
+/** A decoded catalog request. */
+export type CatalogRequest = { want: 'nodes', cids: CID[] } | { want: 'meta', cid: CID }
+
+/** Check a decoded request; an IntegrityError if it is malformed (nothing of it is answered). */
+export function parseCatalogRequest (value: unknown): CatalogRequest {
+  const request = expectRecord(value, 'catalog request')
+  if (request.want === 'nodes' && Array.isArray(request.cids) && request.cids.length <= MAX_NODES_PER_REQUEST) {
+    const cids = request.cids.map(item => CIDClass.asCID(item))
+    if (cids.some(cid => cid === null)) throw new IntegrityError('catalog request names a non-CID')
+    return { want: 'nodes', cids: cids as CID[] }
+  }
+  const cid = CIDClass.asCID(request.cid)
+  if (request.want === 'meta' && cid !== null) return { want: 'meta', cid }
+  throw new IntegrityError('malformed catalog request')
+}
+
+/** The bytes of a node answer for `expected` (undefined: the peer lacks it); an IntegrityError if it answers another CID. */
+export function parseNodeAnswer (value: unknown, expected: CID): Uint8Array | undefined {
+  const reply = expectRecord(value, 'catalog node')
+  const got = CIDClass.asCID(reply.cid)
+  if (got === null || !got.equals(expected)) throw new IntegrityError('peer answered a catalog request out of order')
+  return reply.bytes instanceof Uint8Array ? reply.bytes : undefined
+}
+
+/** The size a metadata header announces (undefined: the peer lacks the file); an IntegrityError unless it is `size`. */
+export function parseMetaHeader (value: unknown, cid: CID, size: number): number | undefined {
+  const header = expectRecord(value, 'meta header')
+  if (header.missing === true) return undefined
+  if (header.size !== size) throw new IntegrityError(`peer says ${cid.toString()} has ${String(header.size)} bytes, the catalog says ${size}`)
+  return size
+}
+
+/** The bytes of a metadata frame, `received` of `size` bytes in; an IntegrityError if it is empty, malformed or too long. */
+export function parseMetaFrame (value: unknown, received: number, size: number): Uint8Array {
+  const frame = expectRecord(value, 'meta data')
+  if (!(frame.data instanceof Uint8Array) || frame.data.length === 0 || received + frame.data.length > size) throw new IntegrityError('peer sent a malformed data frame')
+  return frame.data
+}
 
 /** Serve catalog nodes and metadata from `repo`. */
 export async function handleCatalogProtocol (host: Host, repo: Repo): Promise<void> {
@@ -29,16 +68,14 @@ export async function handleCatalogProtocol (host: Host, repo: Repo): Promise<vo
     const ch = channel(stream, MESSAGE_LIMIT)
     const signal = AbortSignal.timeout(TIMEOUT)
     try {
-      const request = expectRecord(await ch.read(signal), 'catalog request')
-      if (request.want === 'nodes' && Array.isArray(request.cids) && request.cids.length <= MAX_NODES_PER_REQUEST) {
-        for (const item of request.cids) {
-          const cid = CIDClass.asCID(item)
-          if (cid === null) throw new IntegrityError('catalog request names a non-CID')
+      const request = parseCatalogRequest(await ch.read(signal))
+      if (request.want === 'nodes') {
+        for (const cid of request.cids) {
           const bytes = await repo.db.nodes.get(cid.toString())
           await ch.write(bytes === undefined ? { cid, missing: true } : { cid, bytes }, signal)
         }
-      } else if (request.want === 'meta' && CIDClass.asCID(request.cid) !== null) {
-        const cid = CIDClass.asCID(request.cid) as CID
+      } else {
+        const cid = request.cid
         const size = await repo.blobs.size(cid)
         if (size === undefined || size > MAX_META_BYTES) {
           await ch.write({ missing: true }, signal)
@@ -48,8 +85,6 @@ export async function handleCatalogProtocol (host: Host, repo: Repo): Promise<vo
             for (let at = 0; at < (chunk as Buffer).length; at += DATA_FRAME) await ch.write({ data: (chunk as Buffer).subarray(at, at + DATA_FRAME) }, signal)
           }
         }
-      } else {
-        throw new IntegrityError('malformed catalog request')
       }
       await ch.close()
     } catch (err) {
@@ -68,10 +103,8 @@ export async function fetchNodes (host: Host, peer: PeerId, cids: CID[], signal?
   try {
     await ch.write({ want: 'nodes', cids }, timeout)
     for (const cid of cids) {
-      const reply = expectRecord(await ch.read(timeout), 'catalog node')
-      const got = CIDClass.asCID(reply.cid)
-      if (got === null || !got.equals(cid)) throw new IntegrityError('peer answered a catalog request out of order')
-      if (reply.bytes instanceof Uint8Array) out.set(cid.toString(), reply.bytes)
+      const bytes = parseNodeAnswer(await ch.read(timeout), cid)
+      if (bytes !== undefined) out.set(cid.toString(), bytes)
     }
     await ch.close()
     return out
@@ -88,15 +121,12 @@ export async function * fetchMeta (host: Host, peer: PeerId, cid: CID, size: num
   const ch = channel(stream, DATA_FRAME + 1024)
   try {
     await ch.write({ want: 'meta', cid }, timeout)
-    const header = expectRecord(await ch.read(timeout), 'meta header')
-    if (header.missing === true) throw new NotFoundError(`peer ${peer.toString()} does not hold ${cid.toString()}`)
-    if (header.size !== size) throw new IntegrityError(`peer says ${cid.toString()} has ${String(header.size)} bytes, the catalog says ${size}`)
+    if (parseMetaHeader(await ch.read(timeout), cid, size) === undefined) throw new NotFoundError(`peer ${peer.toString()} does not hold ${cid.toString()}`)
     let received = 0
     while (received < size) {
-      const frame = expectRecord(await ch.read(timeout), 'meta data')
-      if (!(frame.data instanceof Uint8Array) || frame.data.length === 0 || received + frame.data.length > size) throw new IntegrityError('peer sent a malformed data frame')
-      received += frame.data.length
-      yield frame.data
+      const data = parseMetaFrame(await ch.read(timeout), received, size)
+      received += data.length
+      yield data
     }
     await ch.close()
   } catch (err) {

@@ -25,7 +25,7 @@ import { channel, expectRecord, withTimeout } from './wire.ts'
 const log = logger('heads')
 /** Most heads one message may carry (one per publisher). */
 export const MAX_HEADS = 64
-const MESSAGE_LIMIT = MAX_HEADS * 1100
+export const MESSAGE_LIMIT = MAX_HEADS * 1100
 const TIMEOUT = 10_000
 
 /** Keeps this node's heads in step with its peers'. */
@@ -61,7 +61,7 @@ export class HeadSync {
     await this.#host.handle(HEADS_PROTOCOL, async (stream: Stream, connection: Connection) => {
       const ch = channel(stream, MESSAGE_LIMIT)
       try {
-        const theirs = await readHeads(await ch.read(AbortSignal.timeout(TIMEOUT)))
+        const theirs = await parseHeadsMessage(await ch.read(AbortSignal.timeout(TIMEOUT)))
         await ch.write({ heads: await this.#ourHeads() })
         await ch.close()
         await this.#consider(connection.remotePeer, theirs)
@@ -99,7 +99,7 @@ export class HeadSync {
       const stream = await this.#host.dialProtocol(peer, HEADS_PROTOCOL, { signal })
       const ch = channel(stream, MESSAGE_LIMIT)
       await ch.write({ heads: await this.#ourHeads() }, signal)
-      const theirs = await readHeads(await ch.read(signal))
+      const theirs = await parseHeadsMessage(await ch.read(signal))
       await ch.close()
       await this.#consider(peer, theirs)
     } catch (err) {
@@ -196,7 +196,8 @@ export class HeadSync {
   }
 }
 
-function readHeads (value: unknown): Uint8Array[] {
+/** The signed heads a decoded heads message carries (not yet verified); an IntegrityError if it is malformed. */
+export function parseHeadsMessage (value: unknown): Uint8Array[] {
   const message = expectRecord(value, 'heads')
   if (!Array.isArray(message.heads) || message.heads.length > MAX_HEADS || !message.heads.every(h => h instanceof Uint8Array)) {
     throw new IntegrityError('peer sent a malformed heads message')

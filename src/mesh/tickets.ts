@@ -16,13 +16,15 @@ export function holderTag (peer: string): string {
 
 /** Issues and checks tickets. */
 export class Tickets {
-  readonly #secret = randomBytes(32)
+  readonly #secret: Uint8Array
   readonly #ttlMs: number
   /** Peer IDs of recent holder tags, so the data plane can name a peer it has sent bytes to. */
   readonly #peers = new LRUCache<string, string>({ max: 4096 })
 
-  constructor (ttlMs = 10 * 60_000) {
+  /** `secret`: fixed only by tests (protocols/blob-exchange/vectors.json); a node draws a fresh one. */
+  constructor (ttlMs = 10 * 60_000, secret: Uint8Array = randomBytes(32)) {
     this.#ttlMs = ttlMs
+    this.#secret = secret
   }
 
   #mac (cid: string, expiry: number, holder: string): string {
