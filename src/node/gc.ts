@@ -1,6 +1,7 @@
 /**
- * `mirrormesh gc`: delete blobs no current head references, and unpin them. Catalog nodes of past
- * heads are kept (they are small, and `export --since` needs them to compute deltas).
+ * `mirrormesh gc`: delete blobs no current head references, and unpin them, and the partly fetched
+ * files of such blobs (a transfer the node would never resume). Catalog nodes of past heads are
+ * kept (they are small, and `export --since` needs them to compute deltas).
  */
 import { rm, stat } from 'node:fs/promises'
 import { cidFromSha256Hex } from '../store/cid.ts'
@@ -10,6 +11,8 @@ import type { Repo } from './repo.ts'
 /** What a collection removed. */
 export interface GcReport {
   removed: number
+  /** Partly fetched files of unreferenced blobs removed (their bytes are in freedBytes). */
+  partialsRemoved: number
   freedBytes: number
   kept: number
   dryRun: boolean
@@ -29,7 +32,8 @@ export async function referencedBlobs (repo: Repo): Promise<Set<string>> {
 export async function gc (repo: Repo, options: { dryRun?: boolean } = {}): Promise<GcReport> {
   return await repo.headLock.run(async () => {
     const referenced = await referencedBlobs(repo)
-    const report: GcReport = { removed: 0, freedBytes: 0, kept: 0, dryRun: options.dryRun === true }
+    const report: GcReport = { removed: 0, partialsRemoved: 0, freedBytes: 0, kept: 0, dryRun: options.dryRun === true }
+    const unreferenced = (hex: string): boolean => !(/^[0-9a-f]{64}$/.test(hex) && referenced.has(cidFromSha256Hex(hex).toString()))
     for await (const { hex, file } of repo.blobs.list()) {
       const cid = /^[0-9a-f]{64}$/.test(hex) ? cidFromSha256Hex(hex) : undefined
       if (cid !== undefined && referenced.has(cid.toString())) {
@@ -43,7 +47,15 @@ export async function gc (repo: Repo, options: { dryRun?: boolean } = {}): Promi
       if (cid !== undefined) await repo.db.pins.del(cid.toString())
       await rm(file, { force: true })
     }
-    if (!report.dryRun && report.removed > 0) await repo.audit({ time: Date.now(), event: 'gc', removed: report.removed, freedBytes: report.freedBytes })
+    for await (const { hex, file } of repo.blobs.listPartial()) {
+      if (!unreferenced(hex)) continue
+      const info = await stat(file).catch(() => undefined)
+      if (info === undefined) continue // finished or removed meanwhile
+      report.partialsRemoved++
+      report.freedBytes += info.size
+      if (!report.dryRun) await rm(file, { force: true })
+    }
+    if (!report.dryRun && report.removed + report.partialsRemoved > 0) await repo.audit({ time: Date.now(), event: 'gc', removed: report.removed, partialsRemoved: report.partialsRemoved, freedBytes: report.freedBytes })
     return report
   })
 }

@@ -213,6 +213,11 @@ export class BlobStore {
     }
   }
 
+  /** Every partly fetched blob (see partialDir). */
+  async * listPartial (): AsyncGenerator<{ hex: string, file: string }> {
+    for (const name of await readdirSafe(this.partialDir)) yield { hex: name, file: join(this.partialDir, name) }
+  }
+
   /**
    * A directory for files that must survive a crash without being visible yet (an import being
    * committed). Unlike the temp dir it is not wiped on open: the repo's recovery decides.

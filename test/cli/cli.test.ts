@@ -1,8 +1,11 @@
 /** The real `mirrormesh` binary on temp homes: every command, --json, exit codes, and the serving-node path. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { access, copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { Repo } from '../../src/node/repo.ts'
+import { cidFromSha256Hex } from '../../src/store/cid.ts'
 import { cli, startServe } from '../utils/cli.ts'
 import { tempDir, writeCrates } from '../utils/home.ts'
 
@@ -72,6 +75,35 @@ test('bundle create, verify, import, status, export, fsck, gc, audit', async () 
   assert.equal((gc.json as { removed: number }).removed, 0, 'everything is referenced')
   const audit = await cli(['--home', f('seed'), '--json', 'audit'])
   assert.deepEqual((audit.json as Array<{ event: string }>).map(e => e.event), ['trust', 'adopt-head', 'import', 'adopt-head', 'import'])
+})
+
+test('gc removes unreferenced blobs and the partly fetched files of unreferenced blobs, and nothing else', async () => {
+  const home = f('seed')
+  const repo = await Repo.open(home)
+  const exists = async (file: string): Promise<boolean> => await access(file).then(() => true, () => false)
+  let referencedPartial: string, strayPartial: string, stray: string
+  try {
+    const first = await repo.blobs.list().next()
+    assert.equal(first.done, false)
+    referencedPartial = repo.blobs.partialPath(cidFromSha256Hex(first.value.hex)) // a referenced blob being fetched again
+    strayPartial = repo.blobs.partialPath(cidFromSha256Hex('c'.repeat(64)))
+    await writeFile(referencedPartial, Buffer.alloc(1000))
+    await writeFile(strayPartial, Buffer.alloc(3000))
+    stray = repo.blobs.path((await repo.blobs.put(Readable.from([Buffer.from('referenced by no head')]))).cid)
+  } finally {
+    await repo.close()
+  }
+  const dry = await cli(['--home', home, '--json', 'gc', '--dry-run'])
+  assert.equal(dry.code, 0, dry.stderr)
+  assert.deepEqual(dry.json, { removed: 1, partialsRemoved: 1, freedBytes: 3021, kept: 7, dryRun: true })
+  assert.ok(await exists(stray) && await exists(strayPartial), 'a dry run deletes nothing')
+  const gc = await cli(['--home', home, 'gc'])
+  assert.equal(gc.code, 0, gc.stderr)
+  assert.match(gc.stdout, /removed 1 blobs and 1 partly fetched ones \(3\.0 KiB\), kept 7/)
+  assert.deepEqual([await exists(stray), await exists(strayPartial), await exists(referencedPartial)], [false, false, true])
+  assert.equal((await cli(['--home', home, 'fsck'])).code, 0, 'every referenced blob is intact')
+  const audit = await cli(['--home', home, '--json', 'audit'])
+  assert.deepEqual((audit.json as Array<Record<string, unknown>>).at(-1), { ...(audit.json as Array<Record<string, unknown>>).at(-1), event: 'gc', removed: 1, partialsRemoved: 1, freedBytes: 3021 })
 })
 
 test('import takes bundles oldest first, whatever order they are given in', async () => {

@@ -33,11 +33,11 @@ export function registerStore (program: Command): void {
     })
 
   program.command('gc')
-    .description('delete blobs that no current head references')
+    .description('delete blobs that no current head references (and their partly fetched files)')
     .option('--dry-run', 'only report what would be deleted')
     .action(async (opts: { dryRun?: boolean }, command: Command) => {
       const r = await runOperation(globals(command), 'gc', { dryRun: opts.dryRun === true }) as GcReport
-      emit(globals(command), r, () => `${r.dryRun ? 'would remove' : 'removed'} ${r.removed} blobs (${formatBytes(r.freedBytes)}), kept ${r.kept}`)
+      emit(globals(command), r, () => `${r.dryRun ? 'would remove' : 'removed'} ${r.removed} blobs${r.partialsRemoved > 0 ? ` and ${r.partialsRemoved} partly fetched ones` : ''} (${formatBytes(r.freedBytes)}), kept ${r.kept}`)
     })
 
   program.command('fsck')
