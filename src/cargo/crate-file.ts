@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
@@ -68,7 +69,10 @@ export async function readCrateFile (file: string, options: ReadCrateOptions = {
     }
   })
   const extract = tar.extract()
-  const piping = pipeline(createReadStream(file, { highWaterMark: 1 << 20, signal: options.signal }), tap, createGunzip(), extract)
+  // Reads no bigger than the file: a stream allocates its full read size per read, and 1 MiB for
+  // each of thousands of small crates kept the garbage collector busy.
+  const readSize = Math.min(1 << 20, Math.max(16 << 10, (await stat(file).catch(() => undefined))?.size ?? 0))
+  const piping = pipeline(createReadStream(file, { highWaterMark: readSize, signal: options.signal }), tap, createGunzip({ chunkSize: readSize }), extract)
   piping.catch(() => {}) // its failure surfaces through `extract` below, and again when awaited
 
   let top: string | undefined
