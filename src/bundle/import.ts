@@ -12,7 +12,7 @@ import { fsyncDir, SyncQueue } from '../store/blob-store.ts'
 import { verifyStream } from '../store/sinks.ts'
 import { judgeHead, type Verdict } from '../trust/adopt.ts'
 import type { SignedHead } from '../trust/head.ts'
-import { BundleFormatError, ForkError } from '../util/errors.ts'
+import { BundleFormatError, ForkError, MirrormeshError } from '../util/errors.ts'
 import { readBundleFile } from './reader.ts'
 
 /** What an import did. */
@@ -46,6 +46,8 @@ export async function importBundle (repo: Repo, file: string, options: ImportOpt
   const syncs = new SyncQueue()
   let alreadyHeld = 0
   let verdict: Verdict = 'adopt'
+  /** The commit batch is written: from here on a failure must leave the staged blobs for recovery. */
+  let committed = false
   let current: SignedHead | undefined
   try {
     const result = await readBundleFile(file, {
@@ -99,14 +101,20 @@ export async function importBundle (repo: Repo, file: string, options: ImportOpt
       batch.put(repo.nextAuditKey(), { time, event: 'import', file: basename(file), publisher: head.publisher, seq: head.seq, verdict, nodes: result.nodes.length, blobs: result.blobs.length, blobBytes }, { sublevel: repo.db.audit })
       batch.put(id, { moves }, { sublevel: repo.db.pending })
       await batch.write()
+      committed = true
       // If this process dies before the record is dropped, recovery redoes it (the moves are idempotent).
-      await repo.finishMoves(id, { moves })
+      try {
+        await repo.finishMoves(id, { moves })
+      } catch (err) {
+        throw new MirrormeshError(`the import is committed, but moving its blobs into the store failed (${(err as Error).message}); they stay staged, and the node finishes the moves when it next opens this home: fix the cause (disk full? permissions?) and run any command`, { cause: err })
+      }
       if (verdict === 'adopt') repo.emit('head', head)
       return { file, publisher: head.publisher, seq: head.seq, previousSeq: current?.seq ?? null, verdict, nodes: result.nodes.length, blobs: result.blobs.length, blobBytes, alreadyHeld }
     })
   } catch (err) {
     await syncs.settle()
-    await repo.blobs.removeStaging(id)
+    // After the commit the staged blobs are the store's: recovery moves them (see Repo.recover).
+    if (!committed) await repo.blobs.removeStaging(id)
     throw err
   }
 }

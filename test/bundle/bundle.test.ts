@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { cp, readFile, truncate, writeFile, copyFile, stat } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { cp, readdir, readFile, rm, truncate, writeFile, copyFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { createBundle } from '../../src/bundle/create.ts'
@@ -9,7 +10,7 @@ import { importBundle } from '../../src/bundle/import.ts'
 import { verifyBundle } from '../../src/bundle/verify.ts'
 import { Repo } from '../../src/node/repo.ts'
 import { readKeyFile } from '../../src/trust/keys.ts'
-import { sha256Hex } from '../../src/store/cid.ts'
+import { cidFromSha256Hex, sha256Hex } from '../../src/store/cid.ts'
 import { newKey, snapshot, tempDir, trustIn, writeCrates } from '../utils/home.ts'
 import { flipByte, readEntries, writeEntries } from '../utils/tar-edit.ts'
 
@@ -197,4 +198,26 @@ test('export --since gives a delta another node can import; 0 gives everything',
   await trustIn(third, publisher)
   await withRepo(third, async repo => { await importBundle(repo, file('export-0.mmb')) })
   assert.deepEqual((await snapshot(third)).blobs, (await snapshot(home)).blobs)
+})
+
+test('moves that fail after the commit keep the staged blobs; the next open finishes them', async () => {
+  const home = file('eio')
+  await trustIn(home, publisher)
+  const crate = join(file('crates1'), (await readdir(file('crates1'))).find(name => name.endsWith('.crate')) as string)
+  const hex = createHash('sha256').update(await readFile(crate)).digest('hex')
+  const shard = await withRepo(home, async repo => join(repo.blobs.root, hex.slice(0, 2)))
+  // A file where the blob's shard directory must go: the rename into place fails (as on EIO).
+  await writeFile(shard, 'in the way')
+  await assert.rejects(withRepo(home, async repo => await importBundle(repo, file('b1.mmb'))), (err: Error) => {
+    assert.equal(err.name, 'MirrormeshError')
+    assert.match(err.message, /the import is committed, but moving its blobs into the store failed .*finishes the moves when it next opens this home/)
+    return true
+  })
+  await rm(shard)
+  await withRepo(home, async repo => {
+    assert.equal((await repo.head(publisher))?.seq, 1, 'the head stayed adopted')
+    assert.equal(await repo.blobs.has(cidFromSha256Hex(hex)), true, 'recovery moved the staged blob into place')
+    assert.deepEqual(await repo.blobs.stagingDirs(), [], 'and cleaned up')
+    for await (const { hex: held } of repo.blobs.list()) assert.equal(createHash('sha256').update(await readFile(repo.blobs.path(cidFromSha256Hex(held)))).digest('hex'), held)
+  })
 })
