@@ -165,6 +165,7 @@ export class DownloadModel {
     const everyone = s.inClique(this.node)
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
+      s.watch(peer, this.blob, this.node)
       const have = s.availability(peer, this.blob)
       if (have === undefined) return
       foundAny = true
@@ -198,6 +199,11 @@ export class DownloadModel {
     this.poke()
   }
 
+  /** A peer this node asked pushed what it holds now. */
+  haveFrom (peer: number, have: Uint8Array | null): void {
+    if (this.state === 'running') this.#merge(peer, have)
+  }
+
   /** A pull delivered its chunk (verified: the model's peers never send bad bytes). */
   pullDone (pull: Pull): void {
     this.inflight.delete(pull.chunk)
@@ -211,6 +217,7 @@ export class DownloadModel {
       this.verified[pull.chunk] = 1
       this.verifiedCount++
       this.#lastVerified = now
+      this.swarm.notify(this.node, this.blob)
       if (this.verifiedCount <= this.swarm.p.protocol.spreadChunks && ![...this.sources.values()].some(src => src.chunks !== null)) this.#lookAgain = true
       if (this.verifiedCount === this.count) {
         this.state = 'verifying'
@@ -255,6 +262,7 @@ export class DownloadModel {
       const s = this.swarm
       s.connect(this.node, holder)
       s.at(now + s.p.env.askDelay, this.node, () => {
+        s.watch(holder, this.blob, this.node)
         const have = s.availability(holder, this.blob)
         if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) this.#merge(holder, have)
       })

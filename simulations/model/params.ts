@@ -51,6 +51,11 @@ export interface Protocol {
   spareWindow: number
   /** While a node of a clique fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
   busySweepDelay: number
+  /**
+   * What-if, not in the product: a node fetching a blob tells the peers that asked about it of each
+   * chunk it verifies, one message each, instead of their polling it every `refresh`.
+   */
+  push: boolean
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -126,7 +131,8 @@ export const PROTOCOL: Protocol = {
   order: 'random',
   spreadChunks: 3,
   spareWindow: SPARE_MS / 1000,
-  busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000
+  busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000,
+  push: false
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */

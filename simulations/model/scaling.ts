@@ -5,7 +5,7 @@
  */
 import { loadScenario, type Scenario } from '../lib/scenario.ts'
 import { quantile, round } from '../lib/stats.ts'
-import { fromScenario, GBE, LAN } from './params.ts'
+import { fromScenario, GBE, LAN, PROTOCOL, type Protocol } from './params.ts'
 import { Swarm } from './swarm.ts'
 
 /** One fleet size. */
@@ -26,13 +26,14 @@ export interface ScalePoint {
 }
 
 /** Run the model for each N (each within `wallBudget` seconds). */
-export async function scaling (scenarioFile: string, sizes: number[], options: { wallBudget?: (n: number) => number, log?: (line: string) => void } = {}): Promise<ScalePoint[]> {
+export async function scaling (scenarioFile: string, sizes: number[], options: { wallBudget?: (n: number) => number, log?: (line: string) => void, protocol?: Partial<Protocol> } = {}): Promise<ScalePoint[]> {
   const base: Scenario = await loadScenario(scenarioFile)
   const lan: Scenario = { ...base, links: { upMiBps: GBE / 2 ** 20, downMiBps: GBE / 2 ** 20 }, events: [], sites: undefined }
   const out: ScalePoint[] = []
   for (const n of sizes) {
     const p = fromScenario({ ...lan, nodes: n }, { env: LAN })
     p.maxWallSeconds = options.wallBudget?.(n) ?? 900
+    p.protocol = { ...PROTOCOL, ...options.protocol }
     const r = new Swarm(p).run()
     const done = r.completion.filter(Number.isFinite)
     const S = r.payloadBytes

@@ -37,6 +37,8 @@ export interface ModelNode {
   doneAt: number
   uploaded: number
   downloaded: number
+  /** Per blob being fetched here: the peers that asked about it and are told of each newly verified chunk (push). */
+  watchers: Map<number, Set<number>>
   /** Blobs held but not announced yet (the announcer's queue), and since when the oldest waits. */
   unannounced: number[]
   unannouncedSince: number
@@ -111,7 +113,7 @@ export class Swarm {
     for (const site of new Set(p.site)) if (site !== undefined && site !== p.site[0]) this.#cut.add(site)
     this.nodes = Array.from({ length: n }, (_, index) => ({
       index, alive: false, life: 0, conns: new Set<number>(), headAt: Number.NaN, syncing: false,
-      complete: new Uint8Array(p.blobs.length), completeCount: 0, downloads: new Map(), partial: new Map(), pass: { running: false, again: false },
+      complete: new Uint8Array(p.blobs.length), completeCount: 0, downloads: new Map(), watchers: new Map(), partial: new Map(), pass: { running: false, again: false },
       doneAt: Number.NaN, uploaded: 0, downloaded: 0, unannounced: [], unannouncedSince: 0
     }))
   }
@@ -243,6 +245,29 @@ export class Swarm {
     dl.poke()
   }
 
+  /** `asker` asked `peer` about blob `b` while `peer` fetches it: with push, it is told of `peer`'s next chunks. */
+  watch (peer: number, b: number, asker: number): void {
+    const node = this.nodes[peer] as ModelNode
+    if (!this.p.protocol.push || !node.downloads.has(b)) return
+    let set = node.watchers.get(b)
+    if (set === undefined) node.watchers.set(b, set = new Set())
+    set.add(asker)
+  }
+
+  /** Node `n` verified more of blob `b` (or all of it): tell its watchers, one message's delay later. */
+  notify (n: number, b: number): void {
+    const set = (this.nodes[n] as ModelNode).watchers.get(b)
+    if (set === undefined) return
+    for (const w of set) {
+      this.at(this.now + this.p.env.askDelay, w, () => {
+        const dl = (this.nodes[w] as ModelNode).downloads.get(b)
+        if (dl === undefined || !(this.nodes[w] as ModelNode).conns.has(n)) { set.delete(w); return }
+        const have = this.availability(n, b)
+        if (have !== undefined) dl.haveFrom(n, have)
+      })
+    }
+  }
+
   /** A download verified its last chunk: hash the whole file, publish, announce. */
   published (dl: DownloadModel): void {
     const n = dl.node
@@ -250,6 +275,8 @@ export class Swarm {
     this.at(this.now + (this.p.blobs[dl.blob] as number) / this.p.env.verifyRate, n, () => {
       node.downloads.delete(dl.blob)
       this.#hold(n, dl.blob)
+      this.notify(n, dl.blob)
+      node.watchers.delete(dl.blob)
       for (const w of dl.waiters.splice(0)) w(true)
       this.#sweepIfDue(n)
     })
@@ -259,6 +286,7 @@ export class Swarm {
   failed (dl: DownloadModel): void {
     const node = this.nodes[dl.node] as ModelNode
     if (node.downloads.get(dl.blob) === dl) node.downloads.delete(dl.blob)
+    node.watchers.delete(dl.blob)
     if (dl.count > 1 && dl.verifiedCount > 0) node.partial.set(dl.blob, dl.verified.slice())
     for (const f of this.#flows) if (f.pull.dl === dl) this.#end(f)
     for (const w of dl.waiters.splice(0)) w(false)
