@@ -4,7 +4,7 @@
  * kept (they are small, and `export --since` needs them to compute deltas).
  */
 import { rm, stat } from 'node:fs/promises'
-import { cidFromSha256Hex } from '../store/cid.ts'
+import { cidFromSha256Hex, type CID } from '../store/cid.ts'
 import { walk } from '../catalog/tree.ts'
 import type { Repo } from './repo.ts'
 
@@ -33,10 +33,14 @@ export async function gc (repo: Repo, options: { dryRun?: boolean } = {}): Promi
   return await repo.headLock.run(async () => {
     const referenced = await referencedBlobs(repo)
     const report: GcReport = { removed: 0, partialsRemoved: 0, freedBytes: 0, kept: 0, dryRun: options.dryRun === true }
-    const unreferenced = (hex: string): boolean => !(/^[0-9a-f]{64}$/.test(hex) && referenced.has(cidFromSha256Hex(hex).toString()))
-    for await (const { hex, file } of repo.blobs.list()) {
+    /** The CID a store file name stands for (undefined: a stray name), and whether a head references it. */
+    const lookUp = (hex: string): { cid: CID | undefined, kept: boolean } => {
       const cid = /^[0-9a-f]{64}$/.test(hex) ? cidFromSha256Hex(hex) : undefined
-      if (cid !== undefined && referenced.has(cid.toString())) {
+      return { cid, kept: cid !== undefined && referenced.has(cid.toString()) }
+    }
+    for await (const { hex, file } of repo.blobs.list()) {
+      const { cid, kept } = lookUp(hex)
+      if (kept) {
         report.kept++
         continue
       }
@@ -48,7 +52,7 @@ export async function gc (repo: Repo, options: { dryRun?: boolean } = {}): Promi
       await rm(file, { force: true })
     }
     for await (const { hex, file } of repo.blobs.listPartial()) {
-      if (!unreferenced(hex)) continue
+      if (lookUp(hex).kept) continue
       const info = await stat(file).catch(() => undefined)
       if (info === undefined) continue // finished or removed meanwhile
       report.partialsRemoved++

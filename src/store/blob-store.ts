@@ -77,8 +77,7 @@ export class BlobStore {
     await rm(this.tmpDir, { recursive: true, force: true })
     await mkdir(this.tmpDir, { recursive: true })
     await mkdir(this.partialDir, { recursive: true })
-    for (const name of await readdirSafe(this.partialDir)) {
-      const file = join(this.partialDir, name)
+    for await (const { file } of this.listPartial()) {
       const info = await stat(file).catch(() => undefined)
       if (info !== undefined && Date.now() - info.mtimeMs > PARTIAL_MAX_AGE_MS) await rm(file, { force: true })
     }
