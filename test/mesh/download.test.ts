@@ -276,3 +276,37 @@ test('one pull writes a chunk at a time: a second pull of the same chunk while t
     await cleanup()
   }
 })
+
+/** `bytes` in 64 KiB pieces, as a socket delivers them (the download writes 512 KiB at a time). */
+async function * pieces (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += 64 << 10) yield bytes.subarray(at, Math.min(bytes.length, at + (64 << 10)))
+}
+
+test('a blob big enough for background write-back publishes exactly, and a failure during write-back keeps what verified', async () => {
+  const { dir, cleanup } = await tempDir('mirrormesh-download-')
+  try {
+    const store = new BlobStore(join(dir, 'blobs'))
+    await store.open()
+    // 10 chunks (~40 MiB): past the 32 MiB that start a datasync while chunks still arrive.
+    const blob = randomBytes(10 * CHUNK_SIZE - 12345)
+    const cid = cidOfBytes(blob)
+    const digests = chunksOfBytes(blob)
+    assert.ok(digests !== undefined)
+    const start = (): Download => new Download(store, cid, blob.length, digests, store.tmpDir)
+
+    // Out of order, in socket-sized pieces; fail just as the ninth chunk's write-back may be running.
+    const first = start()
+    for (const i of [9, 0, 1, 2, 3, 4, 5, 6, 7]) await first.writeChunk(i, pieces(chunk(blob, i)))
+    first.fail(new Error('the link dropped'))
+    await assert.rejects(first.finished, /the link dropped/)
+    await new Promise(resolve => setTimeout(resolve, 100)) // the handle closes asynchronously
+
+    const second = start()
+    assert.equal(await second.resume(), 9, 'every chunk verified before the failure is taken up')
+    await second.writeChunk(8, pieces(chunk(blob, 8)))
+    await second.finished
+    assert.deepEqual(await readFile(store.path(cid)), blob, 'the published blob is exactly the original')
+  } finally {
+    await cleanup()
+  }
+})
