@@ -33,6 +33,7 @@ import { parseArgs } from 'node:util'
 import { writeCrateFile } from './lib/data.ts'
 import { cidOfFile, cliOf, drain, makeBundle, newPublisher, prepareHome, seqOf, startNode, status, stopAll, stopNode, waitFor, type BenchNode, type Publisher } from './lib/mesh-fleet.ts'
 import { ROOT, cpuOf } from './lib/proc.ts'
+import { parseCid, sha256Hex } from '../../src/store/cid.ts'
 import { fixed, machine, mbps, median, table } from './lib/stats.ts'
 
 const { values: flags } = parseArgs({
@@ -55,6 +56,12 @@ interface Mesh {
   storedHttpMs: number
   /** `curl -o FILE` (no hash, no fsync) just before it: a native client's ceiling for keeping the bytes. */
   storedCurlMs: number | null
+  /**
+   * The same job as full replication (the blob downloaded, hashed and checked, durable on disk) done
+   * by native tools, the faster of two ways: `curl | tee FILE | sha256sum` (three processes at
+   * once), or `curl -o FILE` then `sha256sum FILE`; then `sync FILE` (an fsync).
+   */
+  storedNativeMs: number | null
   /** Writing as many bytes from memory to a fresh file, fsynced: the disk's ceiling at that moment, no network. */
   diskMs: number
   missMs: number
@@ -84,6 +91,29 @@ async function curlMs (url: string, file = '/dev/null'): Promise<number | null> 
   }
 }
 
+/** Whether curl is on the PATH. */
+async function hasCurl (): Promise<boolean> {
+  return await execFileP('curl', ['--version']).then(() => true, () => false)
+}
+
+/**
+ * ms for the native same-job baseline (see Mesh.storedNativeMs) of `url` to `file`; null without
+ * curl. Throws if the digest is not `sha256`: the baseline must do the work it is credited with.
+ */
+async function nativeStoredMs (url: string, file: string, sha256: string): Promise<number | null> {
+  if (!await hasCurl()) return null
+  let best = Infinity
+  for (const script of ['curl -sf "$1" | tee "$2" | sha256sum && sync "$2"', 'curl -sf -o "$2" "$1" && sha256sum < "$2" && sync "$2"']) {
+    await rm(file, { force: true })
+    const started = performance.now()
+    const { stdout } = await execFileP('bash', ['-o', 'pipefail', '-c', script, 'native', url, file])
+    const ms = performance.now() - started
+    if (stdout.split(' ')[0] !== sha256) throw new Error(`native baseline: ${url} hashed to ${stdout.trim()}, expected ${sha256}`)
+    best = Math.min(best, ms)
+  }
+  return best
+}
+
 /** ms to write `size` bytes (1 MiB writes of one buffer) to a new `file` and fsync it. */
 async function writeMs (file: string, size: number): Promise<number> {
   const buffer = randomBytes(1 << 20)
@@ -99,7 +129,7 @@ async function writeMs (file: string, size: number): Promise<number> {
 }
 
 /** The miss and the full replication of one repeat, against seed `a`, with nodes from `cli`. */
-async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publisher, path: string, size: number, cli: string): Promise<Mesh> {
+async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publisher, path: string, size: number, sha256: string, cli: string): Promise<Mesh> {
   const nodeArgs = (name: string): string[] => flags['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${flags['cpu-prof']}`, `--cpu-prof-name=${name}.cpuprofile`]
   // A gateway miss at a fresh on-demand peer.
   const bHome = join(work, `b-${tag}`)
@@ -121,6 +151,8 @@ async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publish
   await rm(plainFile)
   const storedCurlMs = await curlMs(`${a.gateway}${path}`, plainFile)
   await rm(plainFile, { force: true })
+  const storedNativeMs = await nativeStoredMs(`${a.gateway}${path}`, plainFile, sha256)
+  await rm(plainFile, { force: true })
   const stored = await drain(`${a.gateway}${path}`, { hash: true, toFile: plainFile })
   await rm(plainFile)
   if (stored.bytes !== size) throw new Error(`stored baseline got ${stored.bytes} bytes`)
@@ -133,7 +165,7 @@ async function meshRepeat (work: string, tag: string, a: BenchNode, pub: Publish
   await waitFor('C to hold the blob', async () => { const s = await status(c); held = performance.now(); return s.replication.held === 1 }, 300_000, 20)
   await stopNode(c)
   await rm(cHome, { recursive: true, force: true })
-  return { diskMs, storedHttpMs: stored.totalMs, storedCurlMs, missMs: miss.totalMs, missFirstByteMs: miss.firstByteMs, missCpuMsA, missCpuMsB, fullMs: held - adopted }
+  return { diskMs, storedHttpMs: stored.totalMs, storedCurlMs, storedNativeMs, missMs: miss.totalMs, missFirstByteMs: miss.firstByteMs, missCpuMsA, missCpuMsB, fullMs: held - adopted }
 }
 
 async function main (): Promise<void> {
@@ -144,6 +176,7 @@ async function main (): Promise<void> {
     await mkdir(crates, { recursive: true })
     const file = await writeCrateFile(crates, 'mesh-big', '1.0.0', SIZE_MIB << 20)
     const cid = await cidOfFile(file)
+    const sha256 = sha256Hex(parseCid(cid))
     const size = (await stat(file)).size
     const pub = await newPublisher(work)
     await makeBundle(pub, crates, join(work, 'b.mmb'))
@@ -165,8 +198,8 @@ async function main (): Promise<void> {
       const baselineCpuMsA = (cpuOf(seed.child.pid ?? 0) ?? 0) - cpuA
       if (base.bytes !== size) throw new Error(`baseline got ${base.bytes} bytes`)
       const baselineCurlMs = await curlMs(`${seed.gateway}${path}`)
-      const mesh = await meshRepeat(work, `new${i}`, seed, pub, path, size, cliOf())
-      const compare = oldSeed === undefined ? undefined : await meshRepeat(work, `old${i}`, oldSeed, pub, path, size, cliOf(flags.compare))
+      const mesh = await meshRepeat(work, `new${i}`, seed, pub, path, size, sha256, cliOf())
+      const compare = oldSeed === undefined ? undefined : await meshRepeat(work, `old${i}`, oldSeed, pub, path, size, sha256, cliOf(flags.compare))
       const r: Repeat = { route, baselineHttpMs: base.totalMs, baselineCurlMs, baselineCpuMsA, mesh, compare, load }
       repeats.push(r)
       const line = (m: Mesh): string => `miss ${fixed(mbps(size, m.missMs))} MB/s (first byte ${fixed(m.missFirstByteMs)} ms, CPU A ${fixed(m.missCpuMsA / 1000, 2)} s B ${fixed(m.missCpuMsB / 1000, 2)} s), stored baseline ${fixed(mbps(size, m.storedHttpMs))} MB/s, full ${fixed(mbps(size, m.fullMs))} MB/s`
@@ -186,8 +219,10 @@ async function main (): Promise<void> {
       rows.push([`${label}disk: the same bytes from memory to a new file, fsync (no network)`, fixed(med(r => mbps(size, m(r).diskMs))), fixed(med(r => r.baselineHttpMs / m(r).diskMs), 2), '-', '-', '-'])
       if (repeats.every(r => m(r).storedCurlMs !== null)) rows.push([`${label}curl -o FILE of A's gateway (no hash, no fsync)`, fixed(med(r => mbps(size, m(r).storedCurlMs ?? 1))), fixed(med(r => r.baselineHttpMs / (m(r).storedCurlMs ?? 1)), 2), '-', '-', '-'])
       rows.push([`${label}stored baseline: HTTP GET of A's gateway, sha256, to a file, fsync`, fixed(med(r => mbps(size, m(r).storedHttpMs))), fixed(med(r => r.baselineHttpMs / m(r).storedHttpMs), 2), '-', '-', '-'])
+      if (repeats.every(r => m(r).storedNativeMs !== null)) rows.push([`${label}native same-job baseline: curl, sha256sum, fsync (faster of piped and in turn)`, fixed(med(r => mbps(size, m(r).storedNativeMs ?? 1))), fixed(med(r => r.baselineHttpMs / (m(r).storedNativeMs ?? 1)), 2), '-', '-', '-'])
       rows.push([`${label}B --replicate full (head adopted → blob held)`, fixed(med(r => mbps(size, m(r).fullMs))), fixed(med(r => r.baselineHttpMs / m(r).fullMs), 2), '-', '-', '-'])
       rows.push([`${label}  … × the stored baseline of the same repeat`, '', fixed(med(r => m(r).storedHttpMs / m(r).fullMs), 2), '-', '-', '-'])
+      if (repeats.every(r => m(r).storedNativeMs !== null)) rows.push([`${label}  … × the native same-job baseline of the same repeat`, '', fixed(med(r => (m(r).storedNativeMs ?? 1) / m(r).fullMs), 2), '-', '-', '-'])
       rows.push([`${label}  miss × the stored baseline of the same repeat`, '', fixed(med(r => m(r).storedHttpMs / m(r).missMs), 2), '-', '-', '-'])
     }
     meshRows('', r => r.mesh)
