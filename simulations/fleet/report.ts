@@ -10,7 +10,7 @@ export function renderFleet (r: FleetResult): string {
   const links = r.links.upMiBps === null && r.links.downMiBps === null ? 'links not limited (loopback, CPU-bound)' : `links ${r.links.upMiBps ?? '∞'} MiB/s up, ${r.links.downMiBps ?? '∞'} MiB/s down per node`
   const lines = [
     `fleet "${r.scenario}": ${r.nodes} nodes (1 seed), payload ${r.payload.blobs} blobs = ${mib(r.payload.bytes)} (largest ${mib(r.payload.largest)}), ${links}`,
-    `machine: ${r.machine.cpus} cores, load ${r.machine.loadBefore} before the run; import at the seed took ${r.importSeconds.toFixed(1)} s`,
+    `machine: ${r.machine.cpus} cores, load ${r.machine.loadBefore} before the run; import at the seed took ${r.importSeconds.toFixed(1)} s; the nodes kept ${r.hostCpuBusy === null || r.hostCpuBusy === undefined ? '—' : `${Math.round(r.hostCpuBusy * 100)} %`} of the cores busy until the last node was done`,
     '',
     table([
       ['seconds after the import', 'p50', 'p95', 'max'],

@@ -50,6 +50,12 @@ export interface FleetResult {
   perNode: NodeResult[]
   baseline: null | { singleSeconds: number, completion: Spread, completionTimes: number[], seedUploaded: number, extrapolatedFromSeconds: number | null }
   ratios: { seedEgress: number, completionOverSingle: number | null, completionOverBound: number | null, centralOverMesh: number | null }
+  /**
+   * The share of the machine's cores the nodes used from the import until the last node held the
+   * payload. Near 1, the testbed's CPU, not the emulated links, sets the pace: the run then measures
+   * this machine more than the protocol.
+   */
+  hostCpuBusy: number | null
   /** S/B: the payload over the slowest emulated link (null without caps). */
   boundSeconds: number | null
 }
@@ -221,7 +227,8 @@ export async function runFleet (scenario: Scenario, options: RunOptions = {}): P
         completionOverBound: boundSeconds === null ? null : round(completion.max / boundSeconds),
         centralOverMesh: baseline === null ? null : round(baseline.completion.max / completion.max)
       },
-      boundSeconds
+      boundSeconds,
+      hostCpuBusy: completion.max > 0 ? round(perNode.reduce((sum, n) => sum + n.cpuSeconds, 0) / (completion.max * cpus().length), 2) : null
     }
   } finally {
     await fleet.close()
