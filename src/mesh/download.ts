@@ -102,10 +102,9 @@ export class Download extends EventEmitter<DownloadEvents> {
   readonly #arriving = new Map<number, Arriving>()
   /** Chunks a pull is writing now (one at a time each, see writeChunk). */
   readonly #receiving = new Set<number>()
-  /** Bytes written since the last background datasync started, and that datasync (see #written). */
+  /** Bytes written since the last background datasync started, and that datasync while it runs (see #written). */
   #unsynced = 0
-  #writeBack: Promise<void> = Promise.resolve()
-  #writingBack = false
+  #writeBack: Promise<void> | undefined
 
   constructor (store: BlobStore, cid: CID, size: number, digests: Uint8Array | undefined, tmpDir: string) {
     super()
@@ -292,10 +291,9 @@ export class Download extends EventEmitter<DownloadEvents> {
    */
   #written (handle: FileHandle, bytes: number): void {
     this.#unsynced += bytes
-    if (this.#unsynced < WRITE_BACK_BYTES || this.#writingBack || this.#state !== 'running') return
+    if (this.#unsynced < WRITE_BACK_BYTES || this.#writeBack !== undefined || this.#state !== 'running') return
     this.#unsynced = 0
-    this.#writingBack = true
-    this.#writeBack = handle.datasync().catch(() => {}).finally(() => { this.#writingBack = false })
+    this.#writeBack = handle.datasync().catch(() => {}).finally(() => { this.#writeBack = undefined })
   }
 
   /** Chunk `index` is on disk and verified. */

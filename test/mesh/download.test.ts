@@ -18,11 +18,12 @@ import { tempDir } from '../utils/home.ts'
 
 async function * once (bytes: Uint8Array): AsyncGenerator<Uint8Array> { yield bytes }
 
-async function setup (): Promise<{ store: BlobStore, blob: Buffer, start: () => Download, cleanup: () => Promise<void> }> {
+/** A store and a random blob of `size` bytes (three chunks by default), with a way to start its download. */
+async function setup (size = 3 * CHUNK_SIZE - 1000): Promise<{ store: BlobStore, blob: Buffer, start: () => Download, cleanup: () => Promise<void> }> {
   const { dir, cleanup } = await tempDir('mirrormesh-download-')
   const store = new BlobStore(join(dir, 'blobs'))
   await store.open()
-  const blob = randomBytes(3 * CHUNK_SIZE - 1000)
+  const blob = randomBytes(size)
   const cid = cidOfBytes(blob)
   const chunks = chunksOfBytes(blob)
   assert.ok(chunks !== undefined)
@@ -283,17 +284,9 @@ async function * pieces (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 test('a blob big enough for background write-back publishes exactly, and a failure during write-back keeps what verified', async () => {
-  const { dir, cleanup } = await tempDir('mirrormesh-download-')
+  // 10 chunks (~40 MiB): past the 32 MiB that start a datasync while chunks still arrive.
+  const { store, blob, start, cleanup } = await setup(10 * CHUNK_SIZE - 12345)
   try {
-    const store = new BlobStore(join(dir, 'blobs'))
-    await store.open()
-    // 10 chunks (~40 MiB): past the 32 MiB that start a datasync while chunks still arrive.
-    const blob = randomBytes(10 * CHUNK_SIZE - 12345)
-    const cid = cidOfBytes(blob)
-    const digests = chunksOfBytes(blob)
-    assert.ok(digests !== undefined)
-    const start = (): Download => new Download(store, cid, blob.length, digests, store.tmpDir)
-
     // Out of order, in socket-sized pieces; fail just as the ninth chunk's write-back may be running.
     const first = start()
     for (const i of [9, 0, 1, 2, 3, 4, 5, 6, 7]) await first.writeChunk(i, pieces(chunk(blob, i)))
@@ -305,7 +298,7 @@ test('a blob big enough for background write-back publishes exactly, and a failu
     assert.equal(await second.resume(), 9, 'every chunk verified before the failure is taken up')
     await second.writeChunk(8, pieces(chunk(blob, 8)))
     await second.finished
-    assert.deepEqual(await readFile(store.path(cid)), blob, 'the published blob is exactly the original')
+    assert.deepEqual(await readFile(store.path(second.cid)), blob, 'the published blob is exactly the original')
   } finally {
     await cleanup()
   }
