@@ -142,6 +142,7 @@ export class BlobFetcher {
   /** Chunk digests of the current catalogs' big blobs, by CID (built when first needed, dropped when a head is adopted). */
   #digestIndex: Promise<Map<string, Uint8Array>> | undefined
   readonly #onHead = (): void => { this.#digestIndex = undefined }
+  /** Bytes of verified chunks fetched from peers. */
   bytesFetched = 0
   badPeers = 0
   /** Availability questions asked, DHT provider lookups made, turns of the download loops. */
@@ -524,12 +525,19 @@ export class BlobFetcher {
       throw new Error(`data plane answered ${String(response.status)}`)
     }
     let received = 0
-    await download.writeChunk(chunk, (async function * () {
-      for await (const data of response.body) {
-        received += data.length
-        yield data
-      }
-    })())
-    this.bytesFetched += received
+    // Counted when the chunk is accepted, not when writeChunk returns: accepting the last chunk
+    // publishes the blob first, and a status read meanwhile would show it held but not fetched.
+    const accepted = (index: number): void => { if (index === chunk) this.bytesFetched += received }
+    download.on('chunk', accepted)
+    try {
+      await download.writeChunk(chunk, (async function * () {
+        for await (const data of response.body) {
+          received += data.length
+          yield data
+        }
+      })())
+    } finally {
+      download.off('chunk', accepted)
+    }
   }
 }
