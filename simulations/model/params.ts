@@ -49,6 +49,8 @@ export interface Protocol {
   spreadChunks: number
   /** A chunk sent to one peer is declined to others for this long (s; spare-list.ts SPARE_MS). */
   spareWindow: number
+  /** A chunk in flight to one peer is declined to others when resending it would be slow (spare-list.ts slowToResend; here at the source's link rate). */
+  spareInFlight: boolean
   /** While a node of a clique fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
   busySweepDelay: number
   /**
@@ -131,6 +133,7 @@ export const PROTOCOL: Protocol = {
   order: 'random',
   spreadChunks: 3,
   spareWindow: SPARE_MS / 1000,
+  spareInFlight: true,
   busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000,
   push: false
 }

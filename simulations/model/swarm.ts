@@ -18,6 +18,7 @@ import { maxMinRates } from './fair-share.ts'
 import { DownloadModel, type Pull } from './download-model.ts'
 import type { ModelParams } from './params.ts'
 import { rng } from '../lib/scenario.ts'
+import { slowToResend } from '../../src/mesh/spare-list.ts'
 
 /** A node of the model. */
 export interface ModelNode {
@@ -339,7 +340,8 @@ export class Swarm {
       if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) { flow.finished = true; pull.dl.pullBusy(pull); return }
       // Sparing (src/mesh/spare-list.ts): the chunk just went to another peer.
       const spared = this.#spares.get(spareKey(pull))
-      if (spared !== undefined && spared.to !== pull.dl.node && spared.ended !== undefined && this.now - spared.ended < this.p.protocol.spareWindow) {
+      const slow = (): boolean => this.p.protocol.spareInFlight && slowToResend(flow.remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
+      if (spared !== undefined && spared.to !== pull.dl.node && (spared.ended === undefined ? slow() : this.now - spared.ended < this.p.protocol.spareWindow)) {
         flow.finished = true
         pull.dl.pullSpared(pull, spared.to)
         return

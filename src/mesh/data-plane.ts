@@ -108,7 +108,7 @@ export class DataPlane {
       return end(res, 503, { 'retry-after': '1' })
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
-    const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder)
+    const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
     const sentToPeer = sentTo === undefined ? undefined : this.#sources.tickets.peerOf(sentTo)
     if (sentToPeer !== undefined && this.#sources.connected?.(sentToPeer) !== false) {
       this.sparedAnswers++
@@ -117,6 +117,8 @@ export class DataPlane {
     // Taken before the file is opened, so concurrent requests cannot all pass the check.
     this.uploads++
     res.once('close', () => { this.uploads-- })
+    const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
+    res.once('close', () => ended?.())
     const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)
     // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
     // reused buffers (a stream of fresh ones made the GC a swarm peer's biggest cost).
@@ -129,7 +131,7 @@ export class DataPlane {
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
-    await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes }, this.#pace).then(sent, err => {
+    await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes; spare?.uploaded(bytes) }, this.#pace).then(sent, err => {
       log.debug({ err: (err as Error).message }, 'data plane response ended early')
       res.destroy()
     }).finally(() => file.close())

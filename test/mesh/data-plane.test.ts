@@ -99,6 +99,35 @@ test('sparing: a range just sent whole to one peer is declined to another, namin
   await body(other)
 })
 
+test('sparing in flight: on a slow upload link a range still being sent to one peer is declined to another, naming it', async () => {
+  const made = await tempDir('mirrormesh-data-plane-inflight-')
+  const store = new BlobStore(join(made.dir, 'blobs'))
+  await store.open()
+  await store.put(Readable.from([blob]), { cid })
+  const slow = new DataPlane({ store, tickets, download: () => undefined }, { up: new TokenBucket(2 << 20) })
+  await slow.listen('127.0.0.1', 0)
+  const at = `http://127.0.0.1:${slow.port}`
+  const alice = '12D3KooWAlice', bob = '12D3KooWBob'
+  const range = 'bytes=0-4194303'
+  try {
+    const first = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range })
+    const whole = body(first)
+    await new Promise(resolve => setTimeout(resolve, 1100)) // ~2 MiB out: a resend would take seconds
+    const declined = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range })
+    assert.equal(declined.status, 503)
+    assert.equal(declined.headers['x-mirrormesh-sent-to'], alice, 'the refusal names the peer the range is going to')
+    await body(declined)
+    const small = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range: 'bytes=4194304-4194403' })
+    assert.equal(small.status, 206, 'another range is sent')
+    await body(small)
+    assert.deepEqual(await whole, blob.subarray(0, 4 << 20), 'the first copy arrives whole')
+    assert.equal(slow.sparedAnswers, 1)
+  } finally {
+    await slow.close()
+    await made.cleanup()
+  }
+})
+
 test('an emulated upload link paces the data plane (serve --emulate-link)', async () => {
   const made = await tempDir('mirrormesh-data-plane-paced-')
   const store = new BlobStore(join(made.dir, 'blobs'))
