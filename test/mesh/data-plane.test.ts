@@ -1,8 +1,8 @@
 /**
  * The data plane on its own (src/mesh/data-plane.ts): tickets, ranges, and upload slots — a holder
  * with every slot taken answers 503 at once instead of queueing, and frees the slot when a client
- * finishes or goes away; sparing (a range just sent to one peer is declined to another, who is
- * told where it went); the verified chunks of a blob still arriving; the emulated link of the
+ * finishes or goes away; sparing (a range just sent to one peer, or still on its way to it over a
+ * slow link, is declined to another, who is told where it went); the verified chunks of a blob still arriving; the emulated link of the
  * simulations.
  */
 import { test, before, after } from 'node:test'
@@ -99,14 +99,19 @@ test('sparing: a range just sent whole to one peer is declined to another, namin
   await body(other)
 })
 
-test('sparing in flight: on a slow upload link a range still being sent to one peer is declined to another, naming it', async () => {
-  const made = await tempDir('mirrormesh-data-plane-inflight-')
+/** A data plane of its own holding `blob`, its upload paced at `bytesPerSecond` (serve --emulate-link). */
+async function pacedPlane (bytesPerSecond: number): Promise<{ plane: DataPlane, at: string, close: () => Promise<void> }> {
+  const made = await tempDir('mirrormesh-data-plane-paced-')
   const store = new BlobStore(join(made.dir, 'blobs'))
   await store.open()
   await store.put(Readable.from([blob]), { cid })
-  const slow = new DataPlane({ store, tickets, download: () => undefined }, { up: new TokenBucket(2 << 20) })
-  await slow.listen('127.0.0.1', 0)
-  const at = `http://127.0.0.1:${slow.port}`
+  const plane = new DataPlane({ store, tickets, download: () => undefined }, { up: new TokenBucket(bytesPerSecond) })
+  await plane.listen('127.0.0.1', 0)
+  return { plane, at: `http://127.0.0.1:${plane.port}`, close: async () => { await plane.close(); await made.cleanup() } }
+}
+
+test('sparing in flight: on a slow upload link a range still being sent to one peer is declined to another, naming it', async () => {
+  const { plane: slow, at, close } = await pacedPlane(2 << 20)
   const alice = '12D3KooWAlice', bob = '12D3KooWBob'
   const range = 'bytes=0-4194303'
   try {
@@ -123,27 +128,20 @@ test('sparing in flight: on a slow upload link a range still being sent to one p
     assert.deepEqual(await whole, blob.subarray(0, 4 << 20), 'the first copy arrives whole')
     assert.equal(slow.sparedAnswers, 1)
   } finally {
-    await slow.close()
-    await made.cleanup()
+    await close()
   }
 })
 
 test('an emulated upload link paces the data plane (serve --emulate-link)', async () => {
-  const made = await tempDir('mirrormesh-data-plane-paced-')
-  const store = new BlobStore(join(made.dir, 'blobs'))
-  await store.open()
-  await store.put(Readable.from([blob]), { cid })
-  const paced = new DataPlane({ store, tickets, download: () => undefined }, { up: new TokenBucket(8 << 20) })
-  await paced.listen('127.0.0.1', 0)
+  const { at, close } = await pacedPlane(8 << 20)
   try {
     const started = performance.now()
-    const r = await client.get(`http://127.0.0.1:${paced.port}`, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-4194303' })
+    const r = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-4194303' })
     assert.deepEqual(await body(r), blob.subarray(0, 4 << 20))
     // 4 MiB at 8 MiB/s, less the 128 KiB burst: at least ~0.48 s (a lower bound cannot flake on a slow machine).
     assert.ok(performance.now() - started >= 450, `4 MiB took ${(performance.now() - started).toFixed(0)} ms at 8 MiB/s`)
   } finally {
-    await paced.close()
-    await made.cleanup()
+    await close()
   }
 })
 
