@@ -114,11 +114,11 @@ export class DataPlane {
       this.sparedAnswers++
       return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': sentToPeer })
     }
-    // Taken before the file is opened, so concurrent requests cannot all pass the check.
+    // Taken (and the range marked as on its way) before the file is opened, so concurrent
+    // requests cannot all pass the checks.
     this.uploads++
-    res.once('close', () => { this.uploads-- })
     const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
-    res.once('close', () => ended?.())
+    res.once('close', () => { this.uploads--; ended?.() })
     const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)
     // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
     // reused buffers (a stream of fresh ones made the GC a swarm peer's biggest cost).
