@@ -85,6 +85,8 @@ interface DiscoverOptions {
   signal?: AbortSignal
   /** A peer asked that does not have the blob (or did not answer). */
   absent?: (key: string) => void
+  /** Ask to be told of the chunks each peer verifies while it fetches the blob too (`#run`'s notices). */
+  watch?: boolean
 }
 
 interface Source extends Availability {
@@ -142,6 +144,8 @@ export class BlobFetcher {
   /** Chunk digests of the current catalogs' big blobs, by CID (built when first needed, dropped when a head is adopted). */
   #digestIndex: Promise<Map<string, Uint8Array>> | undefined
   readonly #onHead = (): void => { this.#digestIndex = undefined }
+  /** Per blob being fetched: what to do with a notice from a peer asked with `watch`. */
+  readonly #noticed = new Map<string, (peer: PeerId, chunk: number | null) => void>()
   /** Bytes of verified chunks fetched from peers. */
   bytesFetched = 0
   badPeers = 0
@@ -157,7 +161,7 @@ export class BlobFetcher {
     this.#router = router
     this.#onFetched = onFetched
     this.#client = new DataPlaneClient({ down: options.down })
-    this.#availability = new AvailabilitySessions(host)
+    this.#availability = new AvailabilitySessions(host, (peer, notice) => this.#noticed.get(notice.cid.toString())?.(peer, notice.chunk))
     repo.on('head', this.#onHead)
   }
 
@@ -223,6 +227,26 @@ export class BlobFetcher {
     return (await this.#digestIndex).get(cid.toString())
   }
 
+  /**
+   * While `cid` is being fetched here: `tell` each chunk verified, then null once the blob is
+   * published (blob-protocol.ts WatchFetch, for peers that asked with `watch`); returns how to stop.
+   */
+  watch (cid: CID, tell: (chunk: number | null) => void): (() => void) | undefined {
+    const download = this.downloads.get(cid.toString())
+    if (download === undefined || download.state !== 'running') return undefined
+    const onChunk = (index: number): void => { tell(index) }
+    const onDone = (): void => { stop(); tell(null) }
+    const stop = (): void => {
+      download.off('chunk', onChunk)
+      download.off('done', onDone)
+      download.off('failed', stop)
+    }
+    download.on('chunk', onChunk)
+    download.once('done', onDone)
+    download.once('failed', stop)
+    return stop
+  }
+
   /** Avoid this peer for a while (bad bytes). */
   penalise (peer: PeerId): void {
     this.badPeers++
@@ -264,7 +288,7 @@ export class BlobFetcher {
       asked.add(key)
       this.availabilityAsked++
       try {
-        const have = await this.#availability.ask(peer, cid, signal)
+        const have = await this.#availability.ask(peer, cid, signal, options.watch === true)
         if (have === undefined) {
           absent(key)
           return
@@ -368,8 +392,28 @@ export class BlobFetcher {
     const discover = (peers: PeerId[] | undefined, providers: boolean): void => {
       discoveries++
       const include = peers === undefined ? sample([...sources.values()].filter(s => s.chunks !== null), ASK_PEERS).map(s => s.peer) : undefined
-      discovering = this.#discover(cid, merge, { peers, include, providers: providers ? 'after' : 'never', absent: forget }).finally(() => { discovering = undefined; poke() })
+      discovering = this.#discover(cid, merge, { peers, include, providers: providers ? 'after' : 'never', absent: forget, watch: true }).finally(() => { discovering = undefined; poke() })
     }
+    /**
+     * A peer asked with `watch` verified another chunk (null: published the blob). Polling every
+     * partial source each second instead left chunks waiting for the next question (docs/performance.md).
+     */
+    const learning = new Set<string>()
+    const noticed = (peer: PeerId, chunk: number | null): void => {
+      const key = peer.toString()
+      const known = sources.get(key)
+      if (known === undefined) {
+        // It had nothing yet when asked (or was forgotten): ask what it has now, once at a time.
+        if (learning.has(key) || this.#penalised(peer)) return
+        learning.add(key)
+        void this.#discover(cid, merge, { peers: [peer], providers: 'never', watch: true }).finally(() => { learning.delete(key); poke() })
+        return
+      }
+      if (chunk === null) known.chunks = null
+      else if (known.chunks !== null && chunk < known.chunks.length) known.chunks[chunk] = 1
+      poke()
+    }
+    this.#noticed.set(cid.toString(), noticed)
     const probed = this.#probed.get(cid.toString())
     if (probed !== undefined && Date.now() - probed.at < PROBE_REUSE_MS) for (const s of probed.sources) merge({ ...s, inflight: 0, failures: 0 })
     // A probe just found a whole copy: start pulling, and look around a little later.
@@ -505,6 +549,7 @@ export class BlobFetcher {
       }
     } finally {
       download.off('chunk', onChunk)
+      if (this.#noticed.get(cid.toString()) === noticed) this.#noticed.delete(cid.toString())
       log.debug({ cid: cid.toString(), ms: Date.now() - started, chunks: download.count, discoveries, sources: Object.fromEntries(tally) }, 'download ended')
     }
     await download.finished

@@ -106,7 +106,7 @@ export class Mesh {
         if (size !== undefined) return { size, chunks: null }
         const download = fetcher.downloads.get(cid.toString())
         return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
-      }, (cid, peer) => tickets.issue(cid.toString(), peer.toString()), dataPlane)
+      }, (cid, peer) => tickets.issue(cid.toString(), peer.toString()), dataPlane, (cid, tell) => fetcher.watch(cid, tell))
       const heads = new HeadSync(host, repo)
       await heads.start()
       const replicator = late.replicator = new Replicator(repo, fetcher, router, { policy: options.replicate, quotaBytes: options.cacheBytes, self: host.peerId.toString() })

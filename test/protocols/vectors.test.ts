@@ -11,7 +11,7 @@ import { parseCid } from '../../src/store/cid.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { openSignedHead } from '../../src/trust/head.ts'
 import { formatPublicKey } from '../../src/trust/keys.ts'
-import { MAX_CHUNKS, MAX_TICKET, MESSAGE_LIMIT as BLOB_MESSAGE_LIMIT, parseBlobAnswer, parseBlobRequest } from '../../src/mesh/blob-protocol.ts'
+import { isBlobNotice, MAX_CHUNKS, MAX_TICKET, MESSAGE_LIMIT as BLOB_MESSAGE_LIMIT, parseBlobAnswer, parseBlobNotice, parseBlobRequest } from '../../src/mesh/blob-protocol.ts'
 import { DATA_FRAME, MAX_NODES_PER_REQUEST, MESSAGE_LIMIT as CATALOG_MESSAGE_LIMIT, parseCatalogRequest, parseMetaFrame, parseMetaHeader, parseNodeAnswer } from '../../src/mesh/catalog-protocol.ts'
 import { MAX_HEADS, MESSAGE_LIMIT as HEADS_MESSAGE_LIMIT, parseHeadsMessage } from '../../src/mesh/head-sync.ts'
 import { holderTag, Tickets } from '../../src/mesh/tickets.ts'
@@ -68,14 +68,29 @@ test('blob-exchange vectors: availability requests and answers parse as specifie
   const v = await json('blob-exchange/vectors.json')
   assert.deepEqual(v.limits, { messageBytes: BLOB_MESSAGE_LIMIT, maxChunks: MAX_CHUNKS, maxTicket: MAX_TICKET })
   for (const r of v.requests) {
-    if (r.valid === true) assert.equal(parseBlobRequest(message(r)).toString(), r.cid, r.name)
-    else assert.throws(() => parseBlobRequest(message(r)), { name: r.error }, r.name)
+    if (r.valid !== true) {
+      assert.throws(() => parseBlobRequest(message(r)), { name: r.error }, r.name)
+      continue
+    }
+    const request = parseBlobRequest(message(r))
+    assert.deepEqual({ cid: request.cid.toString(), watch: request.watch }, { cid: r.cid, watch: r.watch }, r.name)
+  }
+  for (const n of v.notices) {
+    const value = message(n)
+    assert.equal(isBlobNotice(value), true, `${n.name}: told apart from an answer`)
+    if (n.valid !== true) {
+      assert.throws(() => parseBlobNotice(value), { name: n.error }, n.name)
+      continue
+    }
+    const notice = parseBlobNotice(value)
+    assert.deepEqual({ cid: notice.cid.toString(), chunk: notice.chunk }, { cid: n.cid, chunk: n.chunk }, n.name)
   }
   for (const a of v.answers) {
     if (a.valid !== true) {
       assert.throws(() => parseBlobAnswer(message(a)), { name: a.error }, a.name)
       continue
     }
+    assert.equal(isBlobNotice(message(a)), false, `${a.name}: not a notice`)
     const answer = parseBlobAnswer(message(a))
     assert.deepEqual(answer.have ? { ...answer, chunks: hexOf(answer.chunks) } : answer, a.answer, a.name)
   }
