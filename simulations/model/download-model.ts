@@ -10,7 +10,7 @@
  * the holders' reported uploads; up to 64 connected peers asked at random, and a chunk a source
  * declines because it just sent it to another peer (sparing) asked of that peer instead.
  */
-import { planPulls, withDeclined, type PlanSource } from '../../src/mesh/chunk-plan.ts'
+import { hasOrphans, planPulls, withDeclined, type PlanSource } from '../../src/mesh/chunk-plan.ts'
 import { BUSY_UPLOADS } from '../../src/mesh/fetcher.ts'
 import { sample } from '../../src/util/sample.ts'
 import type { Swarm, ModelNode } from './swarm.ts'
@@ -100,7 +100,8 @@ export class DownloadModel {
     const slots = proto.maxInflight - this.inflight.size
     const starved = this.#lastPlanned === 0 && slots > 0 && this.verifiedCount + this.inflight.size < this.count
     if (!this.#discovering) {
-      const every = alone ? Math.min(this.#fullEvery, proto.aloneRediscovery) : this.#fullEvery
+      const orphaned = starved && hasOrphans(this.count, this.verified, this.inflight, this.sources.values())
+      const every = orphaned ? Math.min(this.#fullEvery, proto.firstRediscovery) : alone ? Math.min(this.#fullEvery, proto.aloneRediscovery) : this.#fullEvery
       const early = this.count > 1 && this.#fullEvery <= proto.firstRediscovery
       if ((now - this.#lastFull >= every && (starved || early || !whole || alone)) || this.#lookAgain) {
         this.#lookAgain = false

@@ -3,6 +3,7 @@
  * replicator.ts, head-sync.ts, announcer.ts, host.ts; the chunk choice itself is the product's own
  * `planPulls`, imported); environment constants (delays) are what this machine measured.
  */
+import { WATCHERS_PER_BLOB } from '../../src/mesh/blob-protocol.ts'
 import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
 import { ASK_PEERS } from '../../src/mesh/fetcher.ts'
 import { ANNOUNCER_DEFAULTS } from '../../src/mesh/provide/options.ts'
@@ -54,10 +55,12 @@ export interface Protocol {
   /** While a node of a clique fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
   busySweepDelay: number
   /**
-   * What-if, not in the product: a node fetching a blob tells the peers that asked about it of each
-   * chunk it verifies, one message each, instead of their polling it every `refresh`.
+   * A node fetching a blob tells the peers that asked about it (`watch`, at most `watchers` per
+   * blob) of each chunk it verifies, one message each (blob-protocol.ts); false: they learn only by
+   * asking again every `refresh` (the product before session 7).
    */
   push: boolean
+  watchers: number
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -135,7 +138,8 @@ export const PROTOCOL: Protocol = {
   spareWindow: SPARE_MS / 1000,
   spareInFlight: true,
   busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000,
-  push: false
+  push: true,
+  watchers: WATCHERS_PER_BLOB
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */

@@ -1,7 +1,7 @@
 /**
  * `npm run sim:model [-- --nodes 10,100,1000,10000] [--budget SECONDS] [--protocol JSON]`: the
  * swarm model on a 1 GbE LAN at each fleet size; prints a table, writes
- * `simulations/out/model-scaling.json` and the scaling figures. `--protocol '{"push":true}'`
+ * `simulations/out/model-scaling.json` and the scaling figures. `--protocol '{"push":false}'`
  * overrides protocol parameters (simulations/model/params.ts) for a what-if run, which only prints.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'

@@ -246,13 +246,13 @@ export class Swarm {
     dl.poke()
   }
 
-  /** `asker` asked `peer` about blob `b` while `peer` fetches it: with push, it is told of `peer`'s next chunks. */
+  /** `asker` asked `peer` about blob `b` while `peer` fetches it: it is told of `peer`'s next chunks (`push`). */
   watch (peer: number, b: number, asker: number): void {
     const node = this.nodes[peer] as ModelNode
     if (!this.p.protocol.push || !node.downloads.has(b)) return
     let set = node.watchers.get(b)
     if (set === undefined) node.watchers.set(b, set = new Set())
-    set.add(asker)
+    if (set.size < this.p.protocol.watchers) set.add(asker)
   }
 
   /** Node `n` verified more of blob `b` (or all of it): tell its watchers, one message's delay later. */

@@ -78,6 +78,25 @@ export interface Pull {
   source: string
 }
 
+/**
+ * Whether some chunk still to fetch (not verified, not in flight) is held by none of `sources`. A
+ * downloader that knows no whole holder may own such a chunk and wait for it forever: in the flow
+ * model, a 100-node fleet stood still for 2 s on one bottle chunk whose owner had never asked the
+ * seed (it asks 64 connected peers at random).
+ */
+export function hasOrphans (count: number, verified: Uint8Array, inflight: ReadonlySet<number>, sources: Iterable<PlanSource>): boolean {
+  const partial: Uint8Array[] = []
+  for (const s of sources) {
+    if (s.chunks === null) return false
+    partial.push(s.chunks)
+  }
+  for (let chunk = 0; chunk < count; chunk++) {
+    if (verified[chunk] === 1 || inflight.has(chunk)) continue
+    if (!partial.some(chunks => chunks[chunk] === 1)) return true
+  }
+  return false
+}
+
 /** 32-bit FNV-1a of a string. */
 function fnv1a (text: string): number {
   let h = 0x811c9dc5

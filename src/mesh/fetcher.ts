@@ -16,7 +16,7 @@ import { sample } from '../util/sample.ts'
 import type { TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
 import { AvailabilitySessions, type Availability } from './blob-protocol.ts'
-import { planPulls, withDeclined } from './chunk-plan.ts'
+import { hasOrphans, planPulls, withDeclined } from './chunk-plan.ts'
 import { DataPlaneClient } from './data-plane.ts'
 import { Download } from './download.ts'
 import { SPARE_MS } from './spare-list.ts'
@@ -466,7 +466,10 @@ export class BlobFetcher {
           // A chunked blob fetched alone from whole holders: others may have started it meanwhile
           // (they show up only once they verify a chunk), and every chunk they share spares the seed.
           const alone = partial.length === 0 && download.count > 1
-          const every = alone ? Math.min(fullEvery, ALONE_REDISCOVERY_MS) : fullEvery
+          // A chunk no known source holds may be this node's to take from a whole holder it never
+          // asked (it asks 64 connected peers at random): look again soon, not after the backoff.
+          const orphaned = starved && hasOrphans(download.count, download.verified, inflight, sources.values())
+          const every = orphaned ? Math.min(fullEvery, FIRST_REDISCOVERY_MS) : alone ? Math.min(fullEvery, ALONE_REDISCOVERY_MS) : fullEvery
           // The early second look finds downloaders that started with us: only a chunked blob can
           // be shared before it is whole.
           const early = download.count > 1 && fullEvery <= FIRST_REDISCOVERY_MS

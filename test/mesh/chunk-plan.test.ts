@@ -1,7 +1,7 @@
 /** The chunk scheduling policy (src/mesh/chunk-plan.ts), without a network. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ownerOf, planPulls, type PlanInput, type PlanSource } from '../../src/mesh/chunk-plan.ts'
+import { hasOrphans, ownerOf, planPulls, type PlanInput, type PlanSource } from '../../src/mesh/chunk-plan.ts'
 
 const COUNT = 16
 const seed: PlanSource = { key: 'seed', chunks: null, inflight: 0 }
@@ -104,4 +104,15 @@ test('among holders of a chunk, the idlest by reported uploads is asked first', 
   const more = planPulls(input({ sources: [busy, { ...idle, inflight: 0, uploads: 8 }], slots: 4, perSource: 3, random: () => 0.5 }))
   assert.equal(more.length, 4)
   assert.ok(more.some(p => p.source === 'seed') && more.some(p => p.source === 'peer'))
+})
+
+test('orphans: a chunk still to fetch that no known source holds (a whole holder holds them all)', () => {
+  const verified = bitmap([0, 1])
+  const partial = (held: number[], key = 'p'): PlanSource => ({ key, chunks: bitmap(held), inflight: 0 })
+  const rest = Array.from({ length: COUNT - 3 }, (_, i) => i + 3)
+  assert.equal(hasOrphans(COUNT, verified, new Set(), [partial(rest)]), true, 'chunk 2: nobody known has it')
+  assert.equal(hasOrphans(COUNT, verified, new Set([2]), [partial(rest)]), false, 'chunk 2 is in flight')
+  assert.equal(hasOrphans(COUNT, verified, new Set(), [partial(rest), partial([2], 'q')]), false, 'q has chunk 2')
+  assert.equal(hasOrphans(COUNT, verified, new Set(), [partial([]), { ...seed }]), false, 'the seed has everything')
+  assert.equal(hasOrphans(COUNT, bitmap(Array.from({ length: COUNT }, (_, i) => i)), new Set(), []), false, 'nothing left to fetch')
 })
