@@ -34,6 +34,9 @@ export interface Pull {
 
 const key = (n: number): string => `n${n}`
 
+/** Notices taken in one turn of the fetcher's loop (s). */
+const NOTICE_TURN = 0.002
+
 /** The fetcher's BUSY_BACKOFF_MS, in seconds. */
 const BUSY_BACKOFF = 0.3
 
@@ -76,11 +79,11 @@ export class DownloadModel {
     this.#lastProgress = this.#lastVerified = swarm.now
   }
 
-  /** Run the loop body soon (at most once per instant). */
-  poke (): void {
+  /** Run the loop body `after` seconds from now (0: in this instant), once for every poke meanwhile. */
+  poke (after = 0): void {
     if (this.#pokeQueued || this.state !== 'running') return
     this.#pokeQueued = true
-    this.swarm.at(this.swarm.now, this.node, () => { this.#pokeQueued = false; this.#pump() })
+    this.swarm.at(this.swarm.now + after, this.node, () => { this.#pokeQueued = false; this.#pump() })
   }
 
   /** The node stopped: nothing more happens. */
@@ -190,19 +193,22 @@ export class DownloadModel {
     })
   }
 
-  #merge (peer: number, chunks: Uint8Array | null): void {
+  #merge (peer: number, chunks: Uint8Array | null, after = 0): void {
     const k = key(peer)
     const known = this.sources.get(k)
     const uploads = this.swarm.uploading[peer] ?? 0
     if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads })
     else { known.chunks = chunks; known.seen = this.swarm.now; known.uploads = uploads }
     this.#dirty = true
-    this.poke()
+    this.poke(after)
   }
 
-  /** A peer this node asked pushed what it holds now. */
+  /**
+   * A peer this node asked pushed what it holds now. Notices that arrive within one turn of the
+   * fetcher's loop are taken in that turn (the product plans once per wake-up, not once per notice).
+   */
   haveFrom (peer: number, have: Uint8Array | null): void {
-    if (this.state === 'running') this.#merge(peer, have)
+    if (this.state === 'running') this.#merge(peer, have, NOTICE_TURN)
   }
 
   /** A pull delivered its chunk (verified: the model's peers never send bad bytes). */
