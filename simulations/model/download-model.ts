@@ -23,6 +23,8 @@ export interface ModelSource extends PlanSource {
   busyUntil?: number
   /** Chunks the source declined (sparing: it sent them to another peer), until when (s). */
   declinedUntil?: Map<number, number>
+  /** It tells this node of the chunks it verifies (push): not asked again while starved. */
+  watching?: boolean
 }
 
 /** One chunk asked of one source. */
@@ -111,9 +113,9 @@ export class DownloadModel {
         this.#lastFull = this.#lastRefresh = now
         this.#fullEvery = this.#fullEvery === 0 ? proto.firstRediscovery : Math.min(this.#fullEvery * 3, proto.maxRediscovery)
         this.#discover()
-      } else if (starved && partial.length > 0 && now - this.#lastRefresh >= proto.refresh) {
+      } else if (starved && now - this.#lastRefresh >= proto.refresh && partial.some(src => src.watching !== true)) {
         this.#lastRefresh = now
-        this.#discover(sample(partial, proto.askPeers, s.random).map(src => src.peer))
+        this.#discover(sample(partial.filter(src => src.watching !== true), proto.askPeers, s.random).map(src => src.peer))
       }
     }
     const greedy = now - this.#lastVerified > proto.stall
@@ -169,12 +171,12 @@ export class DownloadModel {
     const everyone = s.inClique(this.node)
     const answer = (peer: number): void => {
       if (!node.conns.has(peer)) return
-      s.watch(peer, this.blob, this.node)
+      const watching = s.watch(peer, this.blob, this.node)
       const have = s.availability(peer, this.blob)
       if (have === undefined) return
       foundAny = true
       if (have === null && (s.uploading[peer] ?? 0) < BUSY_UPLOADS) whole = true
-      this.#merge(peer, have)
+      this.#merge(peer, have, 0, watching)
     }
     const finish = (): void => { this.#discovering = false; this.poke() }
     s.at(s.now + s.p.env.askDelay, this.node, () => {
@@ -193,12 +195,13 @@ export class DownloadModel {
     })
   }
 
-  #merge (peer: number, chunks: Uint8Array | null, after = 0): void {
+  /** What `peer` holds (an answer, or a notice: `watching` stays as it was). */
+  #merge (peer: number, chunks: Uint8Array | null, after = 0, watching?: boolean): void {
     const k = key(peer)
     const known = this.sources.get(k)
     const uploads = this.swarm.uploading[peer] ?? 0
-    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads })
-    else { known.chunks = chunks; known.seen = this.swarm.now; known.uploads = uploads }
+    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads, watching })
+    else { known.chunks = chunks; known.seen = this.swarm.now; known.uploads = uploads; known.watching = watching ?? known.watching }
     this.#dirty = true
     this.poke(after)
   }
@@ -269,9 +272,9 @@ export class DownloadModel {
       const s = this.swarm
       s.connect(this.node, holder)
       s.at(now + s.p.env.askDelay, this.node, () => {
-        s.watch(holder, this.blob, this.node)
+        const watching = s.watch(holder, this.blob, this.node)
         const have = s.availability(holder, this.blob)
-        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) this.#merge(holder, have)
+        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) this.#merge(holder, have, 0, watching)
       })
     }
     this.poke()

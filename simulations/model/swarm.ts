@@ -246,13 +246,14 @@ export class Swarm {
     dl.poke()
   }
 
-  /** `asker` asked `peer` about blob `b` while `peer` fetches it: it is told of `peer`'s next chunks (`push`). */
-  watch (peer: number, b: number, asker: number): void {
+  /** `asker` asked `peer` about blob `b` while `peer` fetches it: it is told of `peer`'s next chunks (`push`); whether it is. */
+  watch (peer: number, b: number, asker: number): boolean {
     const node = this.nodes[peer] as ModelNode
-    if (!this.p.protocol.push || !node.downloads.has(b)) return
+    if (!this.p.protocol.push || !node.downloads.has(b)) return false
     let set = node.watchers.get(b)
     if (set === undefined) node.watchers.set(b, set = new Set())
     if (set.size < this.p.protocol.watchers) set.add(asker)
+    return set.has(asker)
   }
 
   /** Node `n` verified more of blob `b` (or all of it): tell its watchers, one message's delay later. */

@@ -46,10 +46,12 @@ export interface Availability {
   ticket: string
   /** Data-plane responses the peer was sending when it answered: fetchers prefer idle holders. */
   uploads: number
+  /** Asked with `watch`, the peer tells of the chunks it verifies from now on: no need to ask it again. */
+  watching: boolean
 }
 
 /** An availability answer as sent: the data plane's port, before it is joined to the peer's address. */
-export type BlobAnswer = { have: false } | { have: true, size: number, chunks: Uint8Array | null, port: number, ticket: string, uploads: number }
+export type BlobAnswer = { have: false, watching?: true } | { have: true, size: number, chunks: Uint8Array | null, port: number, ticket: string, uploads: number, watching?: true }
 
 /** An availability request: the blob, and whether to be told of the chunks the peer verifies next. */
 export interface BlobRequest { cid: CID, watch: boolean }
@@ -85,13 +87,15 @@ export function parseBlobNotice (value: unknown): BlobNotice {
 /** Check a decoded availability answer's fields; an IntegrityError if any is malformed. */
 export function parseBlobAnswer (value: unknown): BlobAnswer {
   const reply = expectRecord(value, 'blob answer')
-  if (reply.have !== true) return { have: false }
+  if (reply.watching !== undefined && reply.watching !== true) throw new IntegrityError('peer sent a malformed blob answer')
+  const watching = reply.watching === true ? { watching: true as const } : {}
+  if (reply.have !== true) return { have: false, ...watching }
   const { size, chunks, port, ticket, uploads = 0 } = reply
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 ||
       typeof ticket !== 'string' || ticket.length > MAX_TICKET || typeof uploads !== 'number' || !Number.isSafeInteger(uploads) || uploads < 0 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
     throw new IntegrityError('peer sent a malformed blob answer')
   }
-  return { have: true, size, chunks: chunks as Uint8Array | null, port, ticket, uploads }
+  return { have: true, size, chunks: chunks as Uint8Array | null, port, ticket, uploads, ...watching }
 }
 
 /** What this node has, for the handler. */
@@ -147,9 +151,11 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
       watchers.release(key)
       stop()
     }
-    const startWatch = (cid: CID): void => {
+    /** Watch `cid` for this session (if this node fetches it and has room); whether it is watched now. */
+    const startWatch = (cid: CID): boolean => {
       const key = cid.toString()
-      if (watching.has(key) || !watchers.take(key)) return
+      if (watching.has(key)) return true
+      if (!watchers.take(key)) return false
       const stop = watch(cid, chunk => {
         if (chunk === null) unwatch(key)
         if (backlog >= NOTICE_BACKLOG) return
@@ -158,8 +164,12 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
           ch.abort(err as Error)
         })
       })
-      if (stop === undefined) watchers.release(key)
-      else watching.set(key, stop)
+      if (stop === undefined) {
+        watchers.release(key)
+        return false
+      }
+      watching.set(key, stop)
+      return true
     }
     try {
       while (true) {
@@ -174,9 +184,9 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
         }
         const { cid, watch: wants } = parseBlobRequest(message)
         const have = await local(cid)
-        const answer: BlobAnswer = have === undefined ? { have: false } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads }
         // Watching starts before the answer is sent: a chunk verified meanwhile is told after it.
-        if (wants && have?.chunks !== null) startWatch(cid)
+        const watched = wants && have?.chunks !== null && startWatch(cid) ? { watching: true as const } : {}
+        const answer: BlobAnswer = have === undefined ? { have: false, ...watched } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads, ...watched }
         await send(answer)
       }
       await writing
@@ -194,11 +204,11 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
 function readAnswer (host: Host, peer: PeerId, value: unknown): Availability | undefined {
   const answer = parseBlobAnswer(value)
   if (!answer.have) return undefined
-  const { size, chunks, port, ticket, uploads } = answer
+  const { size, chunks, port, ticket, uploads, watching = false } = answer
   // The data plane is on the address this connection reached the peer at.
   const ip = host.getConnections(peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
   if (ip === undefined) return undefined
-  return { size, chunks, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads }
+  return { size, chunks, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads, watching }
 }
 
 interface Session {

@@ -39,7 +39,7 @@ const FIRST_REDISCOVERY_MS = 500
 const MAX_REDISCOVERY_MS = 5_000
 /** …but at least this often while a chunked blob has no partial source (see `alone` in #run). */
 const ALONE_REDISCOVERY_MS = 2_000
-/** Asking the partial sources already known what they hold now (only while chunks wait for a source). */
+/** Asking the partial sources already known what they hold now (only while chunks wait for a source, and only those not `watching`). */
 const REFRESH_MS = 1_000
 /** Nothing in flight and no chunk verified for this long: take any chunk from anyone (see chunk-plan.ts). */
 const STALL_MS = 2_000
@@ -380,6 +380,7 @@ export class BlobFetcher {
         known.url = found.url
         known.ticket = found.ticket
         known.uploads = found.uploads
+        known.watching = found.watching
       }
       poke()
     }
@@ -478,11 +479,11 @@ export class BlobFetcher {
             lastFull = lastRefresh = now
             fullEvery = fullEvery === 0 ? FIRST_REDISCOVERY_MS : Math.min(fullEvery * 3, MAX_REDISCOVERY_MS)
             discover(undefined, !whole)
-          } else if (starved && partial.length > 0 && now - lastRefresh >= REFRESH_MS) {
+          } else if (starved && now - lastRefresh >= REFRESH_MS && partial.some(s => !s.watching)) {
             lastRefresh = now
-            // A sample, not every partial source: in a swarm of N downloaders, asking all of them
-            // every second makes the control traffic grow with N² across the fleet.
-            discover(sample(partial, ASK_PEERS).map(s => s.peer), false)
+            // Only those that do not tell of their chunks (`watching`), and a sample: in a swarm of
+            // N downloaders, asking all of them every second makes the control traffic grow with N².
+            discover(sample(partial.filter(s => !s.watching), ASK_PEERS).map(s => s.peer), false)
           }
         }
         for (const { chunk, source: key } of pulls) {

@@ -121,13 +121,17 @@ test('asked with watch, a peer fetching the blob too tells of each chunk it veri
     while (notices.length < count) await new Promise<void>(resolve => { heard = resolve; setTimeout(resolve, 2_000) })
   }
   // Without watch: an answer, and nothing after it.
-  assert.deepEqual((await sessions.ask(fellow.peerId, fetching))?.chunks, new Uint8Array([1, 0, 0, 0]))
+  const plain = await sessions.ask(fellow.peerId, fetching)
+  assert.deepEqual(plain?.chunks, new Uint8Array([1, 0, 0, 0]))
+  assert.equal(plain?.watching, false)
   progress.emit('chunk', 1)
   await new Promise(resolve => setTimeout(resolve, 200))
   assert.deepEqual(notices, [], 'no notice without watch')
 
   const answer = await sessions.ask(fellow.peerId, fetching, undefined, true)
   assert.deepEqual(answer?.chunks, new Uint8Array([1, 1, 0, 0]))
+  assert.equal(answer?.watching, true, 'the answer says notices will follow')
+  assert.equal((await sessions.ask(holder.peerId, held, undefined, true))?.watching, false, 'a whole holder has nothing to tell')
   progress.emit('chunk', 2)
   await until(1)
   // A question between notices gets its own answer, on the same stream.
