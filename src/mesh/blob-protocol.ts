@@ -23,7 +23,7 @@ import { channel, expectRecord, withTimeout, type MessageChannel } from './wire.
 
 const log = logger('blob-protocol')
 export const MESSAGE_LIMIT = 64 << 10
-/** Most chunks a bitmap may describe (a 1 TiB blob at 4 MiB chunks). */
+/** Most chunks a bitmap may describe (a 256 GiB blob at 1 MiB chunks). */
 export const MAX_CHUNKS = 1 << 18
 /** Longest ticket an answer may carry. */
 export const MAX_TICKET = 200

@@ -82,7 +82,7 @@ test('with every upload slot taken the answer is 503 at once; the slot frees whe
 
 test('sparing: a range just sent whole to one peer is declined to another, naming the first; the first may fetch it again', async () => {
   const alice = '12D3KooWAlice', bob = '12D3KooWBob'
-  const range = 'bytes=4194304-8388607' // the second 4 MiB chunk
+  const range = 'bytes=4194304-8388607' // the second 4 MiB
   const first = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range })
   assert.equal(first.status, 206)
   assert.deepEqual(await body(first), blob.subarray(4 << 20, 8 << 20))

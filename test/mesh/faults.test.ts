@@ -12,6 +12,7 @@ import { cli } from '../utils/cli.ts'
 import { manifestOf, tarGz } from '../utils/cargo-fixtures.ts'
 import { startNode, seqOf, status, trust, waitFor, type FleetNode } from '../utils/fleet.ts'
 import { newKey, tempDir, writeCrates } from '../utils/home.ts'
+import { CHUNK_SIZE } from '../../src/store/hash.ts'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -53,13 +54,13 @@ async function download (n: FleetNode, crate: string): Promise<{ status: number,
   }
 }
 
-/** Flip one byte in every 4 MiB chunk of the blob file a node holds (it then serves bad bytes). */
+/** Flip one byte in every chunk of the blob file a node holds (it then serves bad bytes). */
 async function corruptHeldBlob (home: string, sha: string): Promise<void> {
   const file = join(home, 'blobs', sha.slice(0, 2), sha.slice(2, 4), sha)
   const handle = await open(file, 'r+')
   try {
     const { size } = await handle.stat()
-    for (let at = 1000; at < size; at += 4 << 20) {
+    for (let at = 1000; at < size; at += CHUNK_SIZE) {
       const byte = Buffer.alloc(1)
       await handle.read(byte, 0, 1, at)
       byte[0] = (byte[0] ?? 0) ^ 0xff

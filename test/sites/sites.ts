@@ -32,7 +32,7 @@ async function cratesIn (dir: string): Promise<string[]> {
 
 /**
  * Four bundles: seq 1 (three small crates), seq 2 and 3 (one small crate each), seq 4 (two small
- * crates and one of `bigMiB` MiB, so it travels in 4 MiB chunks); with `fifth`, a seq 5 holding
+ * crates and one of `bigMiB` MiB, so it travels in chunks); with `fifth`, a seq 5 holding
  * one more crate of `bigMiB` MiB.
  */
 export async function makeChain (dir: string, bigMiB = 24, fifth = false): Promise<Chain> {

@@ -13,7 +13,7 @@ import { updateTree, nodesOf } from '../../../src/catalog/tree.ts'
 import { writeBundle } from '../../../src/bundle/writer.ts'
 import { cidOfBytes, parseCid } from '../../../src/store/cid.ts'
 import { signHead } from '../../../src/trust/head.ts'
-import { chunksOfBytes } from '../../../src/store/hash.ts'
+import { CHUNK_SIZE, chunksOfBytes } from '../../../src/store/hash.ts'
 import type { CatalogEntry } from '../../../src/catalog/interface.ts'
 
 const here = new URL('.', import.meta.url).pathname
@@ -54,7 +54,7 @@ await writeFile(join(protocols, 'head', 'vectors.json'), JSON.stringify({
 
 const single = encodeNode({ entries: new Map([['demo', { file: file(crate, 'blob') }]]) })
 await writeFile(join(protocols, 'catalog', 'vectors.json'), JSON.stringify({
-  chunkSize: 4 << 20,
+  chunkSize: CHUNK_SIZE,
   root: root?.toString(),
   nodes,
   paths: { 'cargo/crates/demo/1.0.0': cidOfBytes(crate).toString(), 'cargo/index/de/mo/demo': cidOfBytes(index).toString(), 'homebrew/bottles/big-1.0.arm64_sequoia.bottle.tar.gz': cidOfBytes(big).toString() },
