@@ -1,6 +1,6 @@
 /**
  * The data plane alone (docs/performance.md, "Mesh"): one process serves a blob file through the
- * real `DataPlane` and pulls it back in 4 MiB ranges, 3 at a time (the fetcher's per-source limit),
+ * real `DataPlane` and pulls it back in chunk-sized ranges, 3 at a time (the fetcher's per-source limit),
  * hashing each range as the fetcher does. No libp2p, no other processes: the CPU cost per byte of
  * serving and receiving, which the mesh benchmarks' wall times on a shared machine blur.
  *   - client: `DataPlaneClient` (plain sockets) vs Node's `http.request` with a keep-alive agent;
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { DataPlaneClient } from '../../src/mesh/data-plane.ts'
 import { Tickets } from '../../src/mesh/tickets.ts'
 import { cidFromSha256Hex } from '../../src/store/cid.ts'
+import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { writeCrateFile } from './lib/data.ts'
 import { ROOT } from './lib/proc.ts'
 import { fixed, machine, mbps, median, table } from './lib/stats.ts'
@@ -31,7 +32,7 @@ const { values: flags } = parseArgs({
   }
 })
 const RUNS = Math.max(1, Number(flags.runs))
-const CHUNK = 4 << 20
+const CHUNK = CHUNK_SIZE
 const PARALLEL = 3
 
 /** The part of `DataPlane` this benchmark uses (both checkouts have it). */
@@ -109,7 +110,7 @@ async function main (): Promise<void> {
     client.destroy()
     agent.destroy()
     const rows = Object.entries(results).map(([key, list]) => [key, fixed(median(list.map(x => mbps(size, x.wallMs)))), fixed(median(list.map(x => x.cpuMs)) / 1000, 2), fixed(median(list.map(x => x.cpuMs)) / (size / 2 ** 30) / 1000, 2)])
-    const report = `Data plane alone: ${fixed(size / 2 ** 20, 0)} MiB in 4 MiB ranges, ${PARALLEL} at a time, each hashed; server and client in one process; ${RUNS} runs, medians.\n\n` +
+    const report = `Data plane alone: ${fixed(size / 2 ** 20, 0)} MiB in ${fixed(CHUNK / 2 ** 20, 0)} MiB ranges, ${PARALLEL} at a time, each hashed; server and client in one process; ${RUNS} runs, medians.\n\n` +
       table(['server, client', 'MB/s', 'CPU s (both ends)', 'CPU s per GiB'], rows)
     process.stdout.write(`${report}\n`)
     const out = flags.json ?? join(ROOT, 'simulations', 'out', 'mesh-data-plane.json')

@@ -3,7 +3,7 @@
  *
  * A loopback mesh of `--nodes` processes (default 20): a hub every node bootstraps to, and one
  * holder that imported a bundle of `--blobs` crates (default 25; sizes cycle 64 KiB … 16 MiB, so
- * both one-chunk blobs and blobs with signed 4 MiB chunks are covered). The other nodes hold
+ * both one-chunk blobs and blobs with signed chunk digests are covered). The other nodes hold
  * nothing. One request at a time, each blob is asked for once at a different non-holder (round
  * robin), alternately by its cargo URL and by `/blobs/{cid}`; measured: time from sending the
  * request to the first body byte (and to the last). So each request finds exactly one holder in the
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util'
 import { writeCrateFile } from './lib/data.ts'
 import { cidOfFile, cliOf, drain, makeBundle, newPublisher, prepareHome, seqOf, startMany, startNode, status, stopAll, waitFor, waitForRest, type BenchNode, type Drain, type NodeOptions } from './lib/mesh-fleet.ts'
 import { ROOT } from './lib/proc.ts'
+import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { fixed, machine, median, quantile, table } from './lib/stats.ts'
 
 const { values: flags } = parseArgs({
@@ -101,8 +102,8 @@ async function main (): Promise<void> {
       row('all', samples),
       row('by cargo URL', samples.filter(s => s.route === 'cargo')),
       row('by /blobs/{cid}', samples.filter(s => s.route === 'cid')),
-      row('one-chunk blobs (≤ 4 MiB)', samples.filter(s => s.size <= 4 << 20)),
-      row('chunked blobs (> 4 MiB)', samples.filter(s => s.size > 4 << 20)),
+      row(`one-chunk blobs (≤ ${CHUNK_SIZE >> 20} MiB)`, samples.filter(s => s.size <= CHUNK_SIZE)),
+      row(`chunked blobs (> ${CHUNK_SIZE >> 20} MiB)`, samples.filter(s => s.size > CHUNK_SIZE)),
       row('requester not connected to the holder', samples.filter(s => !s.connectedToHolder))
     ]
     const report = `${NODES}-node loopback mesh, one holder, ${BLOBS} blobs each requested once at a non-holder (at rest the mesh used ${fixed(restCores, 2)} cores before the first request; load average ${fixed(load, 1)} after the last).\n\n` +

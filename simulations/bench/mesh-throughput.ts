@@ -2,7 +2,7 @@
  * Peer-to-peer blob throughput (docs/performance.md, "Mesh", benchmark a).
  *
  * Node A (the seed) holds one big blob (default 256 MiB of incompressible bytes, so it carries
- * signed 4 MiB chunk digests). Per repeat, in this order so drift on a shared machine hits all:
+ * signed chunk digests). Per repeat, in this order so drift on a shared machine hits all:
  *   - baseline: plain HTTP from A's gateway (a Node `http.get` drain, and `curl -o /dev/null` when
  *     curl exists): the same bytes from the same process, one hop, nothing else;
  *   - miss: a fresh node B (on-demand) bootstrapped to A; a client drains B's gateway (the cargo
