@@ -266,6 +266,9 @@ export class DownloadModel {
     const now = this.swarm.now
     pull.source.declinedUntil ??= new Map()
     pull.source.declinedUntil.set(pull.chunk, now + this.swarm.p.protocol.spareWindow)
+    // The product plans on every turn of its loop, so the chunk is taken again once the decline
+    // lapses; the model plans only when something changed, and the lapse is a change.
+    this.swarm.at(now + this.swarm.p.protocol.spareWindow, this.node, () => { this.#dirty = true; this.poke() })
     this.#lastProgress = now
     const known = this.sources.get(key(holder))
     if (holder !== this.node && known?.chunks?.[pull.chunk] !== 1) {
