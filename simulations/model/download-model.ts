@@ -25,6 +25,8 @@ export interface ModelSource extends PlanSource {
   declinedUntil?: Map<number, number>
   /** It tells this node of the chunks it verifies (push): not asked again while starved. */
   watching?: boolean
+  /** Chunks another source declined naming this one. */
+  named?: Set<number>
 }
 
 /** One chunk asked of one source. */
@@ -271,13 +273,18 @@ export class DownloadModel {
     this.swarm.at(now + this.swarm.p.protocol.spareWindow, this.node, () => { this.#dirty = true; this.poke() })
     this.#lastProgress = now
     const known = this.sources.get(key(holder))
-    if (holder !== this.node && known?.chunks?.[pull.chunk] !== 1) {
+    const name = (src: ModelSource | undefined): void => { if (src !== undefined) (src.named ??= new Set()).add(pull.chunk) }
+    name(known)
+    if (holder !== this.node && known?.chunks !== null && known?.chunks?.[pull.chunk] !== 1) {
       const s = this.swarm
       s.connect(this.node, holder)
       s.at(now + s.p.env.askDelay, this.node, () => {
         const watching = s.watch(holder, this.blob, this.node)
         const have = s.availability(holder, this.blob)
-        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) this.#merge(holder, have, 0, watching)
+        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) {
+          this.#merge(holder, have, 0, watching)
+          name(this.sources.get(key(holder)))
+        }
       })
     }
     this.poke()

@@ -26,6 +26,8 @@ export interface PlanSource {
   uploads?: number
   /** Chunks the source declined to send for now (it just sent them to another peer: take them from that one). */
   declined?: ReadonlySet<number>
+  /** Chunks another source declined naming this one (it was sent them): it may be asked for them whoever owns them. */
+  named?: ReadonlySet<number>
 }
 
 /**
@@ -175,9 +177,16 @@ export function planPulls (input: PlanInput): Pull[] {
   const from = input.order === 'ring' ? mix(fnv1a(input.self)) % input.count : input.wanted[0] ?? input.readerAt ?? 0
   for (let i = 0; i < input.count && pulls.length < input.slots; i++) {
     const chunk = (from + i) % input.count
-    if (!open(chunk) || taken.has(chunk) || !owned(chunk)) continue
-    if (partial.some(s => s.chunks?.[chunk] === 1)) continue
-    take(chunk, pick(full, chunk))
+    if (!open(chunk) || taken.has(chunk)) continue
+    const heldBy = partial.filter(s => s.chunks?.[chunk] === 1)
+    if (heldBy.length === 0) {
+      if (owned(chunk)) take(chunk, pick(full, chunk))
+    } else if (heldBy.every(s => s.declined?.has(chunk) === true)) {
+      // Every partial holder declined it, having sent it on: to a whole holder it named, if one
+      // is known (never the seed by that alone). Otherwise two replicas that each declined the
+      // other's last chunk waited out the declines while idle whole holders had them.
+      take(chunk, pick(full.filter(s => s.named?.has(chunk) === true), chunk))
+    }
   }
   // 3. Chunks partial holders have: rarest first, random among equals, so copies spread.
   if (!alone && pulls.length < input.slots) {

@@ -98,6 +98,8 @@ interface Source extends Availability {
   busyUntil?: number
   /** Chunks it declined because it just sent them to another peer (SpareList), until when. */
   declinedUntil?: Map<number, number>
+  /** Chunks another source declined naming this one (see chunk-plan.ts `named`). */
+  named?: Set<number>
 }
 
 /** A source's data plane had no free upload slot. */
@@ -511,10 +513,16 @@ export class BlobFetcher {
               source.declinedUntil.set(chunk, Date.now() + SPARE_MS)
               lastProgress = Date.now()
               const holder = parsePeer(err.sentTo)
+              const name = (): void => {
+                const named = holder === undefined ? undefined : sources.get(holder.toString())
+                if (named !== undefined) (named.named ??= new Set()).add(chunk)
+              }
               if (holder === undefined || holder.equals(this.#host.peerId)) {
                 lookAgain = true
-              } else if (!sources.has(holder.toString()) || sources.get(holder.toString())?.chunks?.[chunk] !== 1) {
-                void this.#discover(cid, merge, { peers: [holder], providers: 'never' }).finally(poke)
+              } else if (sources.get(holder.toString())?.chunks === null) {
+                name() // a whole holder already known: ask it for the chunk (chunk-plan.ts)
+              } else if (sources.get(holder.toString())?.chunks?.[chunk] !== 1) {
+                void this.#discover(cid, merge, { peers: [holder], providers: 'never', watch: true }).then(name).finally(poke)
               }
             } else if (err instanceof BusyError) {
               // Not a failure: the holder is serving others. Rest it, and look for idler holders

@@ -116,3 +116,18 @@ test('orphans: a chunk still to fetch that no known source holds (a whole holder
   assert.equal(hasOrphans(COUNT, verified, new Set(), [partial([]), { ...seed }]), false, 'the seed has everything')
   assert.equal(hasOrphans(COUNT, bitmap(Array.from({ length: COUNT }, (_, i) => i)), new Set(), []), false, 'nothing left to fetch')
 })
+
+test('a chunk every partial holder declined comes from a whole holder a decline named, whoever owns it, and never from the others', () => {
+  const all = Array.from({ length: COUNT }, (_, i) => i)
+  const verified = bitmap(all.filter(c => c !== 3)) // only chunk 3 is missing
+  // p1 holds chunk 3 but declined it: it sent it to w, now a whole holder.
+  const p1: PlanSource = { key: 'p1', chunks: bitmap(all), inflight: 0, declined: new Set([3]) }
+  const named: PlanSource = { key: 'w', chunks: null, inflight: 0, named: new Set([3]) }
+  const pulls = planPulls(input({ verified, sources: [{ ...seed }, p1, named] }))
+  assert.deepEqual(pulls, [{ chunk: 3, source: 'w' }])
+  // Without a named holder it waits for p1 (the seed is spared), as before.
+  assert.deepEqual(planPulls(input({ verified, sources: [{ ...seed }, { ...p1 }] })), [])
+  // A partial holder that has not declined it is still preferred to any whole holder.
+  const p2: PlanSource = { key: 'p2', chunks: bitmap([3]), inflight: 0 }
+  assert.deepEqual(planPulls(input({ verified, sources: [{ ...seed }, p1, named, p2] })), [{ chunk: 3, source: 'p2' }])
+})
