@@ -9,7 +9,8 @@
  *      rendezvous hashing over the downloaders each node can see (itself and its partial sources);
  *      everyone agrees on the owner without talking, and it changes when a downloader leaves;
  *   3. chunks that partial sources hold come from them, rarest first (so copies multiply) — never
- *      from a full holder while a partial one has them;
+ *      from a full holder while a partial one has them, unless every such partial holder declined
+ *      them (sparing): then from a full holder a decline named, who was sent them;
  * and a downloader alone (the common case: one client, one miss) takes every chunk in order from
  * the reader's position, so the client's stream is never behind the download.
  * When the swarm stalls (no chunk verified for a while), or a reader has waited too long, ownership
@@ -178,10 +179,19 @@ export function planPulls (input: PlanInput): Pull[] {
   for (let i = 0; i < input.count && pulls.length < input.slots; i++) {
     const chunk = (from + i) % input.count
     if (!open(chunk) || taken.has(chunk)) continue
-    const heldBy = partial.filter(s => s.chunks?.[chunk] === 1)
-    if (heldBy.length === 0) {
+    let held = false
+    let offered = false
+    for (const s of partial) {
+      if (s.chunks?.[chunk] !== 1) continue
+      held = true
+      if (s.declined?.has(chunk) !== true) {
+        offered = true
+        break
+      }
+    }
+    if (!held) {
       if (owned(chunk)) take(chunk, pick(full, chunk))
-    } else if (heldBy.every(s => s.declined?.has(chunk) === true)) {
+    } else if (!offered) {
       // Every partial holder declined it, having sent it on: to a whole holder it named, if one
       // is known (never the seed by that alone). Otherwise two replicas that each declined the
       // other's last chunk waited out the declines while idle whole holders had them.
