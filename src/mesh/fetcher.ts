@@ -513,16 +513,15 @@ export class BlobFetcher {
               source.declinedUntil.set(chunk, Date.now() + SPARE_MS)
               lastProgress = Date.now()
               const holder = parsePeer(err.sentTo)
-              const name = (): void => {
-                const named = holder === undefined ? undefined : sources.get(holder.toString())
-                if (named !== undefined) (named.named ??= new Set()).add(chunk)
-              }
+              /** The named peer, as a source: it may be asked for this chunk (chunk-plan.ts `named`). */
+              const name = (named: Source | undefined): void => { if (named !== undefined) (named.named ??= new Set()).add(chunk) }
+              const known = holder === undefined ? undefined : sources.get(holder.toString())
               if (holder === undefined || holder.equals(this.#host.peerId)) {
                 lookAgain = true
-              } else if (sources.get(holder.toString())?.chunks === null) {
-                name() // a whole holder already known: ask it for the chunk (chunk-plan.ts)
-              } else if (sources.get(holder.toString())?.chunks?.[chunk] !== 1) {
-                void this.#discover(cid, merge, { peers: [holder], providers: 'never', watch: true }).then(name).finally(poke)
+              } else if (known?.chunks === null) {
+                name(known) // a whole holder already known
+              } else if (known?.chunks?.[chunk] !== 1) {
+                void this.#discover(cid, merge, { peers: [holder], providers: 'never', watch: true }).then(() => { name(sources.get(holder.toString())) }).finally(poke)
               }
             } else if (err instanceof BusyError) {
               // Not a failure: the holder is serving others. Rest it, and look for idler holders

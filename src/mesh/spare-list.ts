@@ -31,6 +31,9 @@ export function slowToResend (bytes: number, rate: number, uploads: number): boo
   return rate > 0 && bytes / (rate / (uploads + 1)) * 1000 > SPARE_IN_FLIGHT_MS
 }
 
+/** The key of a range of a blob in both maps. */
+const rangeKey = (cid: string, start: number, end: number): string => `${cid} ${start}-${end}`
+
 /** Ranges recently sent whole or being sent, to whom, and how fast this uploader sends. */
 export class SpareList {
   readonly #sent = new LRUCache<string, { holder: string, at: number }>({ max: 16_384 })
@@ -47,12 +50,12 @@ export class SpareList {
 
   /** `holder` received `range` of `cid` whole. */
   sent (cid: string, start: number, end: number, holder: string, now = Date.now()): void {
-    this.#sent.set(`${cid} ${start}-${end}`, { holder, at: now })
+    this.#sent.set(rangeKey(cid, start, end), { holder, at: now })
   }
 
   /** `range` of `cid` starts going to `holder`; call the function returned when that upload ends, whole or not. */
   sending (cid: string, start: number, end: number, holder: string): () => void {
-    const key = `${cid} ${start}-${end}`
+    const key = rangeKey(cid, start, end)
     if (this.#sending.has(key)) return () => {}
     this.#sending.set(key, holder)
     return () => { if (this.#sending.get(key) === holder) this.#sending.delete(key) }
@@ -83,7 +86,7 @@ export class SpareList {
    * can take it from that one. Undefined: send it.
    */
   declines (cid: string, start: number, end: number, holder: string, uploads: number, now = Date.now()): string | undefined {
-    const key = `${cid} ${start}-${end}`
+    const key = rangeKey(cid, start, end)
     const last = this.#sent.get(key)
     if (last !== undefined && last.holder !== holder && now - last.at < this.#windowMs) return last.holder
     const sending = this.#sending.get(key)
