@@ -16,6 +16,7 @@ import { sendFileRange } from '../util/send-file.ts'
 import { pass, type TokenBucket } from '../util/token-bucket.ts'
 import { logger } from '../util/logger.ts'
 import type { Download } from './download.ts'
+import { Receivers } from './receivers.ts'
 import { SpareList } from './spare-list.ts'
 import type { Tickets } from './tickets.ts'
 
@@ -48,6 +49,7 @@ export class DataPlane {
   /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
   uploads = 0
   readonly #spare: SpareList | undefined
+  readonly #receivers = new Receivers()
   /** Requests received (any answer), and those answered 503 because every slot was taken. */
   requests = 0
   busyAnswers = 0
@@ -105,7 +107,11 @@ export class DataPlane {
     if (size === undefined && download !== undefined && !download.hasRange(wanted)) return end(res, 404)
     if (this.uploads >= this.#slots) {
       this.busyAnswers++
-      return end(res, 503, { 'retry-after': '1' })
+      const receivers = this.#receivers.named(cidText, holder, tag => {
+        const peer = this.#sources.tickets.peerOf(tag)
+        return peer !== undefined && this.#sources.connected?.(peer) !== false ? peer : undefined
+      })
+      return end(res, 503, { 'retry-after': '1', ...receivers.length > 0 ? { 'x-mirrormesh-receivers': receivers.join(',') } : {} })
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
     const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
@@ -117,6 +123,7 @@ export class DataPlane {
     // Taken (and the range marked as on its way) before the file is opened, so concurrent
     // requests cannot all pass the checks.
     this.uploads++
+    if (holder !== '-') this.#receivers.add(cidText, holder)
     const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
     res.once('close', () => { this.uploads--; ended?.() })
     const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)

@@ -80,6 +80,29 @@ test('with every upload slot taken the answer is 503 at once; the slot frees whe
   assert.deepEqual(await body(ok), blob.subarray(0, 10))
 })
 
+test('a busy answer names the peers the blob is going to (never the asker itself), so the asker can take from them', async () => {
+  const alice = '12D3KooWAlice', bob = '12D3KooWBob'
+  const stalled = request(`${origin}${path}`, { headers: { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}` } })
+  const gotHead = new Promise<void>(resolve => stalled.once('response', res => { res.pause(); resolve() }))
+  stalled.end()
+  await gotHead
+  try {
+    const busy = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range: 'bytes=0-9' })
+    assert.equal(busy.status, 503)
+    assert.equal(busy.headers['x-mirrormesh-receivers'], alice)
+    assert.equal(busy.headers['x-mirrormesh-sent-to'], undefined, 'busy, not a declined range')
+    await body(busy)
+    const self = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range: 'bytes=0-9' })
+    assert.equal(self.status, 503)
+    assert.equal(self.headers['x-mirrormesh-receivers'], undefined, 'the only receiver is the asker')
+    await body(self)
+  } finally {
+    stalled.destroy()
+    const deadline = Date.now() + 5000
+    while (plane.uploads > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+})
+
 test('sparing: a range just sent whole to one peer is declined to another, naming the first; the first may fetch it again', async () => {
   const alice = '12D3KooWAlice', bob = '12D3KooWBob'
   const range = 'bytes=4194304-8388607' // the second 4 MiB
