@@ -41,8 +41,14 @@ const MAX_REDISCOVERY_MS = 5_000
 const ALONE_REDISCOVERY_MS = 2_000
 /** Asking the partial sources already known what they hold now (only while chunks wait for a source, and only those not `watching`). */
 const REFRESH_MS = 1_000
-/** Nothing in flight and no chunk verified for this long: take any chunk from anyone (see chunk-plan.ts). */
-const STALL_MS = 2_000
+/**
+ * Nothing in flight and no chunk verified for four pulls' time (within these bounds): take any
+ * chunk from anyone (see chunk-plan.ts). A chunk's owner may be a node that cannot reach a whole
+ * holder (a seed at its connection limit refuses it): in the flow model at N = 1,000 every replica
+ * waited the full 2 s on one chunk nobody had taken.
+ */
+export const STALL_MS = 2_000
+export const MIN_STALL_MS = 250
 /** A reader blocked this long on a chunk takes it from a full holder, whoever owns it. */
 const READER_PATIENCE_MS = 2_000
 /** A downloader that sees no other spreads its first chunks over the ring (see chunk-plan.ts). */
@@ -103,7 +109,14 @@ interface Source extends Availability {
 }
 
 /** A source's data plane had no free upload slot. */
-class BusyError extends Error {}
+class BusyError extends Error {
+  /** Peers it is sending the blob to, as its header named them (they share what they verify). */
+  readonly receivers: PeerId[]
+  constructor (message: string, receivers: PeerId[]) {
+    super(message)
+    this.receivers = receivers
+  }
+}
 /** A source declined a chunk it has just sent to another peer: that peer has it. */
 class SparedError extends Error {
   /** The peer ID it was sent to, as the header said (not parsable: not known). */
@@ -115,6 +128,9 @@ class SparedError extends Error {
 }
 /** How long a busy source rests (plus up to as much again at random, so retries spread). */
 const BUSY_BACKOFF_MS = 300
+
+/** Peers a busy answer may name (more are ignored: NAMED_RECEIVERS in receivers.ts). */
+const MAX_RECEIVERS = 4
 
 /** A peer ID from a data plane's header, or undefined. */
 function parsePeer (text: string): PeerId | undefined {
@@ -402,14 +418,17 @@ export class BlobFetcher {
      * partial source each second instead left chunks waiting for the next question (docs/performance.md).
      */
     const learning = new Set<string>()
-    const noticed = (peer: PeerId, chunk: number | null): void => {
+    /** Ask a peer that is not a source (yet) what it has, once at a time. */
+    const learn = (peer: PeerId): void => {
       const key = peer.toString()
-      const known = sources.get(key)
+      if (sources.has(key) || learning.has(key) || this.#penalised(peer) || peer.equals(this.#host.peerId)) return
+      learning.add(key)
+      void this.#discover(cid, merge, { peers: [peer], providers: 'never', watch: true }).finally(() => { learning.delete(key); poke() })
+    }
+    const noticed = (peer: PeerId, chunk: number | null): void => {
+      const known = sources.get(peer.toString())
       if (known === undefined) {
-        // It had nothing yet when asked (or was forgotten): ask what it has now, once at a time.
-        if (learning.has(key) || this.#penalised(peer)) return
-        learning.add(key)
-        void this.#discover(cid, merge, { peers: [peer], providers: 'never', watch: true }).finally(() => { learning.delete(key); poke() })
+        learn(peer) // it had nothing yet when asked (or was forgotten)
         return
       }
       if (chunk === null) known.chunks = null
@@ -439,6 +458,7 @@ export class BlobFetcher {
         this.loopTurns++
         const now = Date.now()
         const readerAt = download.readerPosition()
+        const stallMs = Math.min(STALL_MS, Math.max(MIN_STALL_MS, 4 * pullMs))
         const pulls = planPulls({
           count: download.count,
           verified: download.verified,
@@ -455,7 +475,7 @@ export class BlobFetcher {
           perFullSource: Math.min(PER_SOURCE, 1 + download.verifiedCount),
           // …and the first chunks it takes beyond what a reader waits for are spread over the ring.
           order: download.verifiedCount < SPREAD_CHUNKS || readerAt === undefined ? 'ring' : 'reader',
-          greedy: inflight.size === 0 && now - lastVerified > STALL_MS,
+          greedy: inflight.size === 0 && now - lastVerified > stallMs,
           readerStalled: [...download.wanted.values()].some(since => now - since > Math.max(READER_PATIENCE_MS, 4 * pullMs))
         })
         // Ask around only when it can help: at the start, and when nothing more can start although
@@ -524,12 +544,14 @@ export class BlobFetcher {
                 void this.#discover(cid, merge, { peers: [holder], providers: 'never', watch: true }).then(() => { name(sources.get(holder.toString())) }).finally(poke)
               }
             } else if (err instanceof BusyError) {
-              // Not a failure: the holder is serving others. Rest it, and look for idler holders
-              // (it counts as busy now, so the search includes DHT providers).
+              // Not a failure: the holder is serving others. Rest it, ask the peers it named (they
+              // are fetching this blob from it), and look for idler holders (it counts as busy
+              // now, so the search includes DHT providers).
               const rest = BUSY_BACKOFF_MS * (1 + Math.random())
               source.busyUntil = Date.now() + rest
               source.uploads = Math.max(source.uploads, BUSY_UPLOADS)
               lastProgress = Date.now()
+              for (const peer of err.receivers) learn(peer)
               if (Date.now() - lastFull >= FIRST_REDISCOVERY_MS) lookAgain = true
               setTimeout(poke, rest).unref()
             } else if (err instanceof IntegrityError) {
@@ -553,7 +575,10 @@ export class BlobFetcher {
           throw new NotFoundError(`no peer could provide blob ${cid.toString()}`)
         }
         await new Promise<void>(resolve => {
-          const timer = setTimeout(resolve, discovering !== undefined ? REFRESH_MS : Math.min(REFRESH_MS, Math.max(50, lastFull + fullEvery - Date.now())))
+          // Wake when the stall timer runs out too, if nothing in flight would wake the loop.
+          const stallAt = lastVerified + stallMs + 1
+          const untilStall = inflight.size === 0 && stallAt > Date.now() ? stallAt - Date.now() : Infinity
+          const timer = setTimeout(resolve, Math.min(untilStall, discovering !== undefined ? REFRESH_MS : Math.min(REFRESH_MS, Math.max(50, lastFull + fullEvery - Date.now()))))
           wake = () => { clearTimeout(timer); resolve() }
         })
         wake = () => {}
@@ -577,7 +602,10 @@ export class BlobFetcher {
       for await (const _ of response.body) { /* drained: the connection is kept */ }
       const sentTo = response.headers['x-mirrormesh-sent-to']
       if (response.status === 503 && sentTo !== undefined) throw new SparedError('the source just sent this chunk to another peer', sentTo)
-      if (response.status === 503) throw new BusyError('every upload slot of the source is taken')
+      if (response.status === 503) {
+        const receivers = (response.headers['x-mirrormesh-receivers'] ?? '').split(',').slice(0, MAX_RECEIVERS).map(parsePeer).filter(p => p !== undefined)
+        throw new BusyError('every upload slot of the source is taken', receivers)
+      }
       throw new Error(`data plane answered ${String(response.status)}`)
     }
     let received = 0
