@@ -27,6 +27,8 @@ const log = logger('heads')
 export const MAX_HEADS = 64
 export const MESSAGE_LIMIT = MAX_HEADS * 1100
 const TIMEOUT = 10_000
+/** Adoptions this close together are pushed to peers once. */
+const PUSH_COALESCE_MS = 50
 
 /** Keeps this node's heads in step with its peers'. */
 export class HeadSync {
@@ -40,15 +42,28 @@ export class HeadSync {
   readonly #antiEntropyMs: number
   #timer: NodeJS.Timeout | undefined
   #pushTimer: NodeJS.Timeout | undefined
+  #pushAgain = false
   #stopped = false
   readonly #onIdentify = (event: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
     if (event.detail.protocols.includes(HEADS_PROTOCOL)) void this.exchange(event.detail.peerId)
   }
 
+  /**
+   * A head adopted after a quiet spell is pushed at once (a head crossing a fleet pays no delay per
+   * hop); adoptions within PUSH_COALESCE_MS of a push are pushed once, when that time is up.
+   */
   readonly #onHead = (): void => {
-    // Debounced: a burst of adoptions is pushed once.
-    clearTimeout(this.#pushTimer)
-    this.#pushTimer = setTimeout(() => { for (const peer of this.#host.getPeers()) void this.exchange(peer) }, 50)
+    if (this.#pushTimer !== undefined) {
+      this.#pushAgain = true
+      return
+    }
+    for (const peer of this.#host.getPeers()) void this.exchange(peer)
+    this.#pushTimer = setTimeout(() => {
+      this.#pushTimer = undefined
+      if (!this.#pushAgain || this.#stopped) return
+      this.#pushAgain = false
+      this.#onHead()
+    }, PUSH_COALESCE_MS)
   }
 
   constructor (host: Host, repo: Repo, options: { antiEntropyMs?: number } = {}) {
