@@ -34,6 +34,8 @@ export interface Pull {
   dl: DownloadModel
   chunk: number
   source: ModelSource
+  /** When it was asked for (s). */
+  at: number
 }
 
 const key = (n: number): string => `n${n}`
@@ -71,6 +73,8 @@ export class DownloadModel {
   #lookAgain = false
   /** Pulls the last plan started (none: starved, if chunks are missing). */
   #lastPlanned = 1
+  /** Moving average of a pull's time (s; the fetcher's pullMs). */
+  #pullTime = 0
 
   /** `resumed`: chunks an earlier attempt verified (the product's partial file). */
   constructor (swarm: Swarm, node: number, blob: number, count: number, resumed?: Uint8Array) {
@@ -120,7 +124,8 @@ export class DownloadModel {
         this.#discover(sample(partial.filter(src => src.watching !== true), proto.askPeers, s.random).map(src => src.peer))
       }
     }
-    const greedy = now - this.#lastVerified > proto.stall
+    const stall = Math.min(proto.stall, Math.max(proto.stallMin, 4 * this.#pullTime))
+    const greedy = this.inflight.size === 0 && now - this.#lastVerified > stall
     // The product plans on every turn of its loop; with the same inputs the plan is the same, so
     // the model plans only when a source, a chunk or the greedy switch changed.
     const plan = slots > 0 && (this.#dirty || greedy !== this.#wasGreedy)
@@ -147,14 +152,15 @@ export class DownloadModel {
       if (src === undefined) continue
       this.inflight.add(chunk)
       src.inflight++
-      s.startPull({ dl: this, chunk, source: src })
+      s.startPull({ dl: this, chunk, source: src, at: now })
     }
     if (this.inflight.size === 0 && !this.#discovering && now - this.#lastProgress > proto.noSource) {
       this.state = 'failed'
       s.failed(this)
       return
     }
-    const wait = Math.min(proto.refresh, Math.max(0.02, this.#lastFull + this.#fullEvery - now))
+    const untilStall = this.inflight.size === 0 && !greedy ? this.#lastVerified + stall - now + 0.001 : Infinity
+    const wait = Math.min(proto.refresh, untilStall, Math.max(0.02, this.#lastFull + this.#fullEvery - now))
     const timer = ++this.#timer
     s.at(now + wait, this.node, () => { if (timer === this.#timer) this.#pump() })
   }
@@ -224,6 +230,7 @@ export class DownloadModel {
     if (this.state !== 'running') return
     const now = this.swarm.now
     this.#lastProgress = now
+    this.#pullTime = this.#pullTime === 0 ? now - pull.at : 0.8 * this.#pullTime + 0.2 * (now - pull.at)
     pull.source.failures = 0
     if (this.verified[pull.chunk] === 0) {
       this.verified[pull.chunk] = 1
@@ -241,7 +248,7 @@ export class DownloadModel {
   }
 
   /** The source answered 503: rest it, look for idler holders (the fetcher's BusyError). */
-  pullBusy (pull: Pull): void {
+  pullBusy (pull: Pull, names: number[] = []): void {
     this.inflight.delete(pull.chunk)
     pull.source.inflight--
     this.#dirty = true
@@ -253,7 +260,22 @@ export class DownloadModel {
     this.#lastProgress = now
     if (now - this.#lastFull >= this.swarm.p.protocol.firstRediscovery) this.#lookAgain = true
     this.swarm.at(now + rest, this.node, () => { this.#dirty = true; this.poke() })
+    for (const holder of names) if (!this.sources.has(key(holder))) this.#ask(holder)
     this.poke()
+  }
+
+  /** Ask one peer (dialling it) what it holds, with `watch`. */
+  #ask (holder: number, then?: () => void): void {
+    const s = this.swarm
+    s.connect(this.node, holder)
+    s.at(s.now + s.p.env.askDelay, this.node, () => {
+      const watching = s.watch(holder, this.blob, this.node)
+      const have = s.availability(holder, this.blob)
+      if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) {
+        this.#merge(holder, have, 0, watching)
+        then?.()
+      }
+    })
   }
 
   /**

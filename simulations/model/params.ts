@@ -5,8 +5,9 @@
  */
 import { WATCHERS_PER_BLOB } from '../../src/mesh/blob-protocol.ts'
 import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
-import { ASK_PEERS } from '../../src/mesh/fetcher.ts'
+import { ASK_PEERS, MIN_STALL_MS, STALL_MS } from '../../src/mesh/fetcher.ts'
 import { ANNOUNCER_DEFAULTS } from '../../src/mesh/provide/options.ts'
+import { NAMED_RECEIVERS } from '../../src/mesh/receivers.ts'
 import { SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
@@ -21,7 +22,7 @@ export interface Protocol {
   workers: number
   /** Replicator: a pass that left blobs missing runs again after this (s). */
   retryDelay: number
-  /** Fetcher timers (s): first full re-discovery, tripling up to the max; partial refresh; stale partial source; stall → greedy; no source → fail. */
+  /** Fetcher timers (s): first full re-discovery, tripling up to the max; partial refresh; stale partial source; stall → greedy (at most); no source → fail. */
   firstRediscovery: number
   maxRediscovery: number
   /** …at least this often while a chunked blob has no partial source. */
@@ -38,8 +39,7 @@ export interface Protocol {
   uploadSlots: number
   /** Provider-record replicas: an announcing node connects to the K nodes closest to the blob. */
   replicas: number
-  /** Head push debounce and anti-entropy period (s). */
-  pushDebounce: number
+  /** Anti-entropy period (s); a node pushes a head it adopts at once. */
   antiEntropy: number
   maxConnections: number
   /** Random earlier peers each node bootstraps to, besides the seed (the fleet harness's choice). */
@@ -61,6 +61,10 @@ export interface Protocol {
    */
   push: boolean
   watchers: number
+  /** A source that answers 503 (busy) names up to this many peers it sent chunks of the blob to lately (receivers.ts); the fetcher asks them. */
+  busyNames: number
+  /** The stall timer: four times a pull's time, within [stallMin, stall] (s). */
+  stallMin: number
 }
 
 /** The environment: delays measured on this machine (seconds) and link capacities (bytes/s). */
@@ -122,14 +126,13 @@ export const PROTOCOL: Protocol = {
   aloneRediscovery: 2,
   refresh: 1,
   stale: 5,
-  stall: 2,
+  stall: STALL_MS / 1000,
   noSource: 20,
   askPeers: ASK_PEERS,
   lookupProviders: 8,
   dhtAfter: 0.1,
   replicas: 8,
   uploadSlots: UPLOAD_SLOTS,
-  pushDebounce: 0.05,
   antiEntropy: 30,
   maxConnections: 400,
   bootstrapPeers: 2,
@@ -139,7 +142,9 @@ export const PROTOCOL: Protocol = {
   spareInFlight: true,
   busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000,
   push: true,
-  watchers: WATCHERS_PER_BLOB
+  watchers: WATCHERS_PER_BLOB,
+  busyNames: NAMED_RECEIVERS,
+  stallMin: MIN_STALL_MS / 1000
 }
 
 /** Delays on this machine (loopback, 2 cores shared with the fleet's own processes). */

@@ -4,7 +4,7 @@
  * every `dt`; everything else (head pushes, availability answers, timers, crashes) is an event.
  *
  * What it models, as the product does it:
- * - heads: the seed adopts at t = 0 and pushes to connected peers (50 ms debounce); a node that
+ * - heads: the seed adopts at t = 0 and pushes to connected peers at once; a node that
  *   hears of a newer head syncs it (`headSync`) and pushes in turn; anti-entropy every 30 s;
  * - the `full` replicator: on a new head, 4 workers fetch the missing blobs in an order of the
  *   node's own; a pass that left some missing runs again 5 s later;
@@ -18,6 +18,7 @@ import { maxMinRates } from './fair-share.ts'
 import { DownloadModel, type Pull } from './download-model.ts'
 import type { ModelParams } from './params.ts'
 import { rng } from '../lib/scenario.ts'
+import { KEPT_RECEIVERS } from '../../src/mesh/receivers.ts'
 import { slowToResend } from '../../src/mesh/spare-list.ts'
 
 /** A node of the model. */
@@ -96,6 +97,8 @@ export class Swarm {
   readonly #cut = new Set<string>()
   #flows: Flow[] = []
   readonly #spares = new Map<string, Spare>()
+  /** Per source and blob: the peers it sent chunks to lately, newest first. */
+  readonly #receivers = new Map<string, number[]>()
   now = 0
 
   constructor (p: ModelParams) {
@@ -195,9 +198,7 @@ export class Swarm {
     if (!Number.isNaN(node.headAt)) return
     node.headAt = this.now
     this.#schedulePass(n)
-    this.at(this.now + this.p.protocol.pushDebounce, n, () => {
-      for (const peer of node.conns) this.at(this.now + this.p.env.askDelay, n, () => this.exchange(n, peer))
-    })
+    for (const peer of node.conns) this.at(this.now + this.p.env.askDelay, n, () => this.exchange(n, peer))
   }
 
   #antiEntropy (n: number): void {
@@ -337,8 +338,15 @@ export class Swarm {
       if (flow.finished) return
       // The source must still be there and hold the chunk (a 404 or a refused connection otherwise).
       if (!this.#serves(pull.source.peer, pull.dl.node, pull.dl.blob, pull.chunk)) { flow.finished = true; pull.dl.pullFailed(pull); return }
-      // Every upload slot taken: 503 (src/mesh/data-plane.ts UPLOAD_SLOTS).
-      if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) { flow.finished = true; pull.dl.pullBusy(pull); return }
+      // Every upload slot taken: 503 (src/mesh/data-plane.ts UPLOAD_SLOTS), naming the newest
+      // receivers of the blob still connected to the source (receivers.ts).
+      const receivers = this.#receivers.get(`${pull.source.peer} ${pull.dl.blob}`) ?? []
+      if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) {
+        flow.finished = true
+        const named = receivers.filter(r => r !== pull.dl.node && (this.nodes[r] as ModelNode).conns.has(pull.source.peer)).slice(0, this.p.protocol.busyNames)
+        pull.dl.pullBusy(pull, named)
+        return
+      }
       // Sparing (src/mesh/spare-list.ts): the chunk just went to another peer.
       const spared = this.#spares.get(spareKey(pull))
       const slow = (): boolean => this.p.protocol.spareInFlight && slowToResend(flow.remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
@@ -347,6 +355,10 @@ export class Swarm {
         pull.dl.pullSpared(pull, spared.to)
         return
       }
+      if (receivers.includes(pull.dl.node)) receivers.splice(receivers.indexOf(pull.dl.node), 1)
+      receivers.unshift(pull.dl.node)
+      if (receivers.length > KEPT_RECEIVERS) receivers.pop()
+      this.#receivers.set(`${pull.source.peer} ${pull.dl.blob}`, receivers)
       flow.spare = { to: pull.dl.node, started: this.now }
       this.#spares.set(spareKey(pull), flow.spare)
       flow.active = true
