@@ -48,10 +48,12 @@ export interface Availability {
   uploads: number
   /** Asked with `watch`, the peer tells of the chunks it verifies from now on: no need to ask it again. */
   watching: boolean
+  /** The peer fetches the blob but knows no whole holder: it cannot take the chunks only whole holders have. */
+  unsourced: boolean
 }
 
 /** An availability answer as sent: the data plane's port, before it is joined to the peer's address. */
-export type BlobAnswer = { have: false, watching?: true } | { have: true, size: number, chunks: Uint8Array | null, port: number, ticket: string, uploads: number, watching?: true }
+export type BlobAnswer = { have: false, watching?: true } | { have: true, size: number, chunks: Uint8Array | null, port: number, ticket: string, uploads: number, watching?: true, unsourced?: true }
 
 /** An availability request: the blob, and whether to be told of the chunks the peer verifies next. */
 export interface BlobRequest { cid: CID, watch: boolean }
@@ -91,15 +93,16 @@ export function parseBlobAnswer (value: unknown): BlobAnswer {
   const watching = reply.watching === true ? { watching: true as const } : {}
   if (reply.have !== true) return { have: false, ...watching }
   const { size, chunks, port, ticket, uploads = 0 } = reply
+  if (reply.unsourced !== undefined && (reply.unsourced !== true || chunks === null)) throw new IntegrityError('peer sent a malformed blob answer')
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535 ||
       typeof ticket !== 'string' || ticket.length > MAX_TICKET || typeof uploads !== 'number' || !Number.isSafeInteger(uploads) || uploads < 0 || (chunks !== null && (!(chunks instanceof Uint8Array) || chunks.length > MAX_CHUNKS))) {
     throw new IntegrityError('peer sent a malformed blob answer')
   }
-  return { have: true, size, chunks: chunks as Uint8Array | null, port, ticket, uploads, ...watching }
+  return { have: true, size, chunks: chunks as Uint8Array | null, port, ticket, uploads, ...watching, ...reply.unsourced === true ? { unsourced: true as const } : {} }
 }
 
-/** What this node has, for the handler. */
-export type LocalAvailability = (cid: CID) => Promise<{ size: number, chunks: Uint8Array | null } | undefined>
+/** What this node has, for the handler (`unsourced`: fetching it, with no whole holder known). */
+export type LocalAvailability = (cid: CID) => Promise<{ size: number, chunks: Uint8Array | null, unsourced?: boolean } | undefined>
 /**
  * While this node fetches `cid`: call `tell` with each chunk it verifies, then with null once it
  * holds the whole blob; returns how to stop. Undefined: it is not fetching it.
@@ -186,7 +189,8 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
         const have = await local(cid)
         // Watching starts before the answer is sent: a chunk verified meanwhile is told after it.
         const watched = wants && have?.chunks !== null && startWatch(cid) ? { watching: true as const } : {}
-        const answer: BlobAnswer = have === undefined ? { have: false, ...watched } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads, ...watched }
+        const unsourced = have?.chunks !== null && have?.unsourced === true ? { unsourced: true as const } : {}
+        const answer: BlobAnswer = have === undefined ? { have: false, ...watched } : { have: true, size: have.size, chunks: have.chunks, port: dataPlane.port, ticket: ticketFor(cid, connection.remotePeer), uploads: dataPlane.uploads, ...watched, ...unsourced }
         await send(answer)
       }
       await writing
@@ -204,11 +208,11 @@ export async function handleBlobProtocol (host: Host, local: LocalAvailability, 
 function readAnswer (host: Host, peer: PeerId, value: unknown): Availability | undefined {
   const answer = parseBlobAnswer(value)
   if (!answer.have) return undefined
-  const { size, chunks, port, ticket, uploads, watching = false } = answer
+  const { size, chunks, port, ticket, uploads, watching = false, unsourced = false } = answer
   // The data plane is on the address this connection reached the peer at.
   const ip = host.getConnections(peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
   if (ip === undefined) return undefined
-  return { size, chunks, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads, watching }
+  return { size, chunks, url: `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`, ticket, uploads, watching, unsourced }
 }
 
 interface Session {

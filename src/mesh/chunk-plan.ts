@@ -6,7 +6,8 @@
  * BitTorrent and Dragonfly: peers that are fetching the same blob share their verified chunks, so
  *   1. chunks a reader is blocked on come first;
  *   2. a chunk that only full holders have is pulled by one downloader: its *owner*, chosen by
- *      rendezvous hashing over the downloaders each node can see (itself and its partial sources);
+ *      rendezvous hashing over the downloaders each node can see (itself and its partial sources,
+ *      but not those that said they know no full holder);
  *      everyone agrees on the owner without talking, and it changes when a downloader leaves;
  *   3. chunks that partial sources hold come from them, rarest first (so copies multiply) — never
  *      from a full holder while a partial one has them, unless every such partial holder declined
@@ -29,6 +30,8 @@ export interface PlanSource {
   declined?: ReadonlySet<number>
   /** Chunks another source declined naming this one (it was sent them): it may be asked for them whoever owns them. */
   named?: ReadonlySet<number>
+  /** A partial holder that said it knows no whole holder (blob-protocol `unsourced`): it cannot own a chunk. */
+  unsourced?: boolean
 }
 
 /**
@@ -134,8 +137,10 @@ export function planPulls (input: PlanInput): Pull[] {
   const load = new Map(input.sources.map(s => [s.key, s.inflight]))
   const partial = input.sources.filter(s => s.chunks !== null)
   const full = input.sources.filter(s => s.chunks === null)
-  // Downloaders this node can see: itself and every partial source.
-  const members = [input.self, ...partial.map(s => s.key)].map(key => ({ key, seed: fnv1a(key) }))
+  // Downloaders this node can see that can take from a whole holder: itself and the partial
+  // sources that did not say they know none. At N = 1,000 in the flow model a chunk's owner was
+  // often a replica the seed (at its connection limit) refused, and the fleet waited on it.
+  const members = [input.self, ...partial.filter(s => s.unsourced !== true).map(s => s.key)].map(key => ({ key, seed: fnv1a(key) }))
   const alone = partial.length === 0
   const owned = (chunk: number): boolean => alone || input.greedy || ownerOf(chunk, members) === input.self
   const open = (chunk: number): boolean => input.verified[chunk] === 0 && !input.inflight.has(chunk)

@@ -85,6 +85,8 @@ export class Download extends EventEmitter<DownloadEvents> {
   #error: Error | undefined
   /** Chunk indexes a reader is blocked on, and since when (ms since epoch): fetched first. */
   readonly wanted = new Map<number, number>()
+  /** The fetcher knows no whole holder to take chunks from (told to peers: see chunk-plan.ts `unsourced`). */
+  unsourced = true
   /** Settles when the blob is published (or the download failed). */
   readonly finished: Promise<void>
   /**

@@ -399,6 +399,7 @@ export class BlobFetcher {
         known.ticket = found.ticket
         known.uploads = found.uploads
         known.watching = found.watching
+        known.unsourced = found.unsourced
       }
       poke()
     }
@@ -459,6 +460,7 @@ export class BlobFetcher {
         const now = Date.now()
         const readerAt = download.readerPosition()
         const stallMs = Math.min(STALL_MS, Math.max(MIN_STALL_MS, 4 * pullMs))
+        download.unsourced = ![...sources.values()].some(s => s.chunks === null)
         const pulls = planPulls({
           count: download.count,
           verified: download.verified,

@@ -105,7 +105,7 @@ export class Mesh {
         const size = await repo.blobs.size(cid)
         if (size !== undefined) return { size, chunks: null }
         const download = fetcher.downloads.get(cid.toString())
-        return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified }
+        return download === undefined || download.verifiedCount === 0 ? undefined : { size: download.size, chunks: download.verified, unsourced: download.unsourced }
       }, (cid, peer) => tickets.issue(cid.toString(), peer.toString()), dataPlane, (cid, tell) => fetcher.watch(cid, tell))
       const heads = new HeadSync(host, repo)
       await heads.start()

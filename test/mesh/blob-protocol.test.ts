@@ -29,6 +29,8 @@ const fellowChunks = new Uint8Array([1, 0, 0, 0])
 progress.on('chunk', (index: number) => { fellowChunks[index] = 1 })
 /** Watches the fellow runs now. */
 let watches = 0
+/** Whether the fellow knows no whole holder of the blob it fetches. */
+let fellowUnsourced = false
 
 async function host (): Promise<Host> {
   return await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false })
@@ -36,7 +38,7 @@ async function host (): Promise<Host> {
 
 before(async () => {
   [asker, holder, oneShot, liar, fellow] = await Promise.all([host(), host(), host(), host(), host()])
-  await handleBlobProtocol(fellow, async cid => cid.equals(fetching) ? { size: 4 << 22, chunks: fellowChunks } : undefined, () => 'ticket', { port: 7683, uploads: 0 }, (cid, tell) => {
+  await handleBlobProtocol(fellow, async cid => cid.equals(fetching) ? { size: 4 << 22, chunks: fellowChunks, unsourced: fellowUnsourced } : undefined, () => 'ticket', { port: 7683, uploads: 0 }, (cid, tell) => {
     if (!cid.equals(fetching) || fellowChunks.every(c => c === 1)) return undefined
     const onChunk = (index: number): void => { tell(index) }
     const onDone = (): void => { stop(); tell(null) }
@@ -52,7 +54,8 @@ before(async () => {
     watches++
     return stop
   })
-  await handleBlobProtocol(holder, async cid => cid.equals(held) ? { size: 100, chunks: null } : undefined, (_cid, peer) => `ticket-for-${peer.toString().slice(-6)}`, { port: 7682, uploads: 2 })
+  // (`unsourced` from a whole holder is never sent: it holds every chunk.)
+  await handleBlobProtocol(holder, async cid => cid.equals(held) ? { size: 100, chunks: null, unsourced: true } : undefined, (_cid, peer) => `ticket-for-${peer.toString().slice(-6)}`, { port: 7682, uploads: 2 })
   // An old-style peer: one answer, then the stream is closed.
   await oneShot.handle(BLOB_PROTOCOL, async (stream: Stream) => {
     const ch = channel(stream, 65536)
@@ -147,6 +150,20 @@ test('asked with watch, a peer fetching the blob too tells of each chunk it veri
   const streams = asker.getConnections(fellow.peerId).flatMap(c => c.streams).filter(s => s.protocol === BLOB_PROTOCOL).length
   assert.equal(streams, 1, 'answers and notices shared one stream')
   sessions.close()
+})
+
+test('a peer fetching the blob says whether it knows a whole holder (unsourced); a whole holder never says so', async () => {
+  const sessions = new AvailabilitySessions(asker)
+  try {
+    fellowUnsourced = true
+    assert.equal((await sessions.ask(fellow.peerId, fetching))?.unsourced, true)
+    fellowUnsourced = false
+    assert.equal((await sessions.ask(fellow.peerId, fetching))?.unsourced, false)
+    assert.equal((await sessions.ask(holder.peerId, held))?.unsourced, false)
+  } finally {
+    fellowUnsourced = false
+    sessions.close()
+  }
 })
 
 test('a watch ends with its session: the peer stops listening to its download', async () => {

@@ -73,6 +73,15 @@ test('in a swarm, chunks a partial holder has never come from the seed; seed-onl
   }
 })
 
+test('a partial holder that knows no whole holder (unsourced) owns no chunk: the others take them all', () => {
+  // p1 cannot reach the seed (at its connection limit, it refused p1): counted as an owner, it
+  // would leave its chunks to wait for the stall timer in every view.
+  const p1: PlanSource = { key: 'p1', chunks: bitmap([]), inflight: 0 }
+  const taken = (unsourced: boolean): number => planPulls(input({ sources: [{ ...seed }, { ...p1, unsourced }], slots: 64, perSource: 64 })).length
+  assert.ok(taken(false) > 0 && taken(false) < COUNT, `sharing with p1: ${taken(false)} of ${COUNT}`)
+  assert.equal(taken(true), COUNT, 'p1 said it cannot take any: every seed-only chunk is mine')
+})
+
 test('rarest first among partial holders', () => {
   const sources: PlanSource[] = [
     { ...seed },
