@@ -178,13 +178,10 @@ export class DownloadModel {
     // Connected to every other node, all asked: a lookup could add nothing.
     const everyone = s.inClique(this.node)
     const answer = (peer: number): void => {
-      if (!node.conns.has(peer)) return
-      const watching = s.watch(peer, this.blob, this.node)
-      const have = s.availability(peer, this.blob)
+      const have = this.#answer(peer)
       if (have === undefined) return
       foundAny = true
       if (have === null && (s.uploading[peer] ?? 0) < BUSY_UPLOADS) whole = true
-      this.#merge(peer, have, 0, watching)
     }
     const finish = (): void => { this.#discovering = false; this.poke() }
     s.at(s.now + s.p.env.askDelay, this.node, () => {
@@ -203,13 +200,19 @@ export class DownloadModel {
     })
   }
 
-  /** What `peer` holds (an answer, or a notice: `watching` stays as it was). */
-  #merge (peer: number, chunks: Uint8Array | null, after = 0, watching?: boolean): void {
+  /** What `peer` holds (an answer, or a notice: what the answer said stays as it was). */
+  #merge (peer: number, chunks: Uint8Array | null, after = 0, answer?: { watching: boolean, unsourced: boolean }): void {
     const k = key(peer)
     const known = this.sources.get(k)
     const uploads = this.swarm.uploading[peer] ?? 0
-    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads, watching })
-    else { known.chunks = chunks; known.seen = this.swarm.now; known.uploads = uploads; known.watching = watching ?? known.watching }
+    if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads, ...answer })
+    else {
+      known.chunks = chunks
+      known.seen = this.swarm.now
+      known.uploads = uploads
+      known.watching = answer?.watching ?? known.watching
+      known.unsourced = answer?.unsourced ?? known.unsourced
+    }
     this.#dirty = true
     this.poke(after)
   }
@@ -264,18 +267,27 @@ export class DownloadModel {
     this.poke()
   }
 
-  /** Ask one peer (dialling it) what it holds, with `watch`. */
+  /** Ask one peer (dialling it) what it holds, with `watch`; `then` once it answered that it has some. */
   #ask (holder: number, then?: () => void): void {
     const s = this.swarm
     s.connect(this.node, holder)
-    s.at(s.now + s.p.env.askDelay, this.node, () => {
-      const watching = s.watch(holder, this.blob, this.node)
-      const have = s.availability(holder, this.blob)
-      if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) {
-        this.#merge(holder, have, 0, watching)
-        then?.()
-      }
-    })
+    s.at(s.now + s.p.env.askDelay, this.node, () => { if (this.#answer(holder) !== undefined) then?.() })
+  }
+
+  /** `peer`'s answer to a question with `watch`, merged (undefined: not connected, or it has none). */
+  #answer (peer: number): Uint8Array | null | undefined {
+    const s = this.swarm
+    if (!(s.nodes[this.node] as ModelNode).conns.has(peer)) return undefined
+    const watching = s.watch(peer, this.blob, this.node)
+    const have = s.availability(peer, this.blob)
+    if (have !== undefined) this.#merge(peer, have, 0, { watching, unsourced: s.unsourced(peer, this.blob) })
+    return have
+  }
+
+  /** Whether this download knows no whole holder (what it answers as `unsourced`). */
+  get unsourced (): boolean {
+    for (const src of this.sources.values()) if (src.chunks === null) return false
+    return true
   }
 
   /**
@@ -297,18 +309,7 @@ export class DownloadModel {
     const known = this.sources.get(key(holder))
     const name = (src: ModelSource | undefined): void => { if (src !== undefined) (src.named ??= new Set()).add(pull.chunk) }
     name(known)
-    if (holder !== this.node && known?.chunks !== null && known?.chunks?.[pull.chunk] !== 1) {
-      const s = this.swarm
-      s.connect(this.node, holder)
-      s.at(now + s.p.env.askDelay, this.node, () => {
-        const watching = s.watch(holder, this.blob, this.node)
-        const have = s.availability(holder, this.blob)
-        if (have !== undefined && (s.nodes[this.node] as ModelNode).conns.has(holder)) {
-          this.#merge(holder, have, 0, watching)
-          name(this.sources.get(key(holder)))
-        }
-      })
-    }
+    if (holder !== this.node && known?.chunks !== null && known?.chunks?.[pull.chunk] !== 1) this.#ask(holder, () => name(this.sources.get(key(holder))))
     this.poke()
   }
 

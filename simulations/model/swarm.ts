@@ -391,6 +391,11 @@ export class Swarm {
     return dl === undefined || dl.verifiedCount === 0 ? undefined : dl.verified.slice()
   }
 
+  /** Whether `peer` fetches blob `b` knowing no whole holder (blob-protocol `unsourced`). */
+  unsourced (peer: number, b: number): boolean {
+    return (this.nodes[peer] as ModelNode).downloads.get(b)?.unsourced === true
+  }
+
   /** Abort every flow touching node `n` (it went away) or crossing a cut. */
   #abortFlows (test: (f: Flow) => boolean): void {
     for (const f of this.#flows) {
