@@ -114,11 +114,11 @@ export class DataPlane {
       return end(res, 503, { 'retry-after': '1', ...receivers.length > 0 ? { 'x-mirrormesh-receivers': receivers.join(',') } : {} })
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
-    const sentTo = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
-    const sentToPeer = sentTo === undefined ? undefined : this.#sources.tickets.peerOf(sentTo)
-    if (sentToPeer !== undefined && this.#sources.connected?.(sentToPeer) !== false) {
+    const declined = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
+    const sentToPeer = declined === undefined ? undefined : this.#sources.tickets.peerOf(declined.holder)
+    if (declined !== undefined && sentToPeer !== undefined && this.#sources.connected?.(sentToPeer) !== false) {
       this.sparedAnswers++
-      return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': sentToPeer })
+      return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': sentToPeer, 'x-mirrormesh-spared-ms': String(Math.ceil(declined.forMs)) })
     }
     // Taken (and the range marked as on its way) before the file is opened, so concurrent
     // requests cannot all pass the checks.
@@ -126,7 +126,8 @@ export class DataPlane {
     if (holder !== '-') this.#receivers.add(cidText, holder)
     const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
     res.once('close', () => { this.uploads--; ended?.() })
-    const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder)
+    const began = Date.now()
+    const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder, Date.now() - began)
     // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
     // reused buffers (a stream of fresh ones made the GC a swarm peer's biggest cost).
     let file: FileHandle

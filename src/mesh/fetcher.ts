@@ -121,9 +121,12 @@ class BusyError extends Error {
 class SparedError extends Error {
   /** The peer ID it was sent to, as the header said (not parsable: not known). */
   readonly sentTo: string
-  constructor (message: string, sentTo: string) {
+  /** For how long the source declines it (ms; SPARE_MS when it did not say). */
+  readonly forMs: number
+  constructor (message: string, sentTo: string, forMs: number) {
     super(message)
     this.sentTo = sentTo
+    this.forMs = forMs
   }
 }
 /** How long a busy source rests (plus up to as much again at random, so retries spread). */
@@ -532,7 +535,7 @@ export class BlobFetcher {
               // Someone else just got this chunk from the source: take it from them once they
               // show up as a partial holder (ask around now), not from the source.
               source.declinedUntil ??= new Map()
-              source.declinedUntil.set(chunk, Date.now() + SPARE_MS)
+              source.declinedUntil.set(chunk, Date.now() + err.forMs)
               lastProgress = Date.now()
               const holder = parsePeer(err.sentTo)
               /** The named peer, as a source: it may be asked for this chunk (chunk-plan.ts `named`). */
@@ -603,7 +606,10 @@ export class BlobFetcher {
     if (response.status !== 206 && !(response.status === 200 && range.start === 0 && range.end === download.size - 1)) {
       for await (const _ of response.body) { /* drained: the connection is kept */ }
       const sentTo = response.headers['x-mirrormesh-sent-to']
-      if (response.status === 503 && sentTo !== undefined) throw new SparedError('the source just sent this chunk to another peer', sentTo)
+      if (response.status === 503 && sentTo !== undefined) {
+        const forMs = Number(response.headers['x-mirrormesh-spared-ms'] ?? SPARE_MS)
+        throw new SparedError('the source just sent this chunk to another peer', sentTo, Number.isFinite(forMs) ? Math.min(SPARE_MS, Math.max(0, forMs)) : SPARE_MS)
+      }
       if (response.status === 503) {
         const receivers = (response.headers['x-mirrormesh-receivers'] ?? '').split(',').slice(0, MAX_RECEIVERS).map(parsePeer).filter(p => p !== undefined)
         throw new BusyError('every upload slot of the source is taken', receivers)

@@ -13,11 +13,19 @@
  * N = 100); on slow ones, with the uploader the fleet's bottleneck, every duplicate delays the
  * whole fleet (a 20-node fleet on 2 MiB/s links: seed upload 1.59× → 1.10× the payload, last node
  * 123.6 → 110.8 s).
+ *
+ * The window follows the link: eight times the send's own time, between 250 ms and 4 s — time for
+ * the recipient to verify the range and pass it on. A fixed 4 s let each holder send a range about
+ * once per 4 s: at N = 1,000 on 1 GbE in the flow model, the last replicas waited seconds for
+ * one-chunk blobs that every one of their 13–21 whole holders declined (last node 5.1 s; 2.8 s with
+ * the window following the link).
  */
 import { LRUCache } from 'lru-cache'
 
-/** How long a range sent to one peer is not sent to another. */
+/** How long a range sent to one peer is not sent to another, at most; at least; in sends' times. */
 export const SPARE_MS = 4_000
+export const SPARE_MIN_MS = 250
+export const SPARE_FACTOR = 8
 /** A range in flight to one peer is declined to others if sending it again would take longer than this. */
 export const SPARE_IN_FLIGHT_MS = 1_000
 /** The window over which the upload rate is measured. */
@@ -34,9 +42,12 @@ export function slowToResend (bytes: number, rate: number, uploads: number): boo
 /** The key of a range of a blob in both maps. */
 const rangeKey = (cid: string, start: number, end: number): string => `${cid} ${start}-${end}`
 
+/** A decline: the peer that has the range, and for how much longer (ms) the range is declined. */
+export interface Decline { holder: string, forMs: number }
+
 /** Ranges recently sent whole or being sent, to whom, and how fast this uploader sends. */
 export class SpareList {
-  readonly #sent = new LRUCache<string, { holder: string, at: number }>({ max: 16_384 })
+  readonly #sent = new LRUCache<string, { holder: string, until: number }>({ max: 16_384 })
   /** Range → the holder tag it is being sent to now (the first such upload). */
   readonly #sending = new Map<string, string>()
   readonly #windowMs: number
@@ -48,9 +59,10 @@ export class SpareList {
     this.#windowMs = windowMs
   }
 
-  /** `holder` received `range` of `cid` whole. */
-  sent (cid: string, start: number, end: number, holder: string, now = Date.now()): void {
-    this.#sent.set(rangeKey(cid, start, end), { holder, at: now })
+  /** `holder` received `range` of `cid` whole, sent in `tookMs`. */
+  sent (cid: string, start: number, end: number, holder: string, tookMs: number, now = Date.now()): void {
+    const windowMs = Math.min(this.#windowMs, Math.max(SPARE_MIN_MS, SPARE_FACTOR * tookMs))
+    this.#sent.set(rangeKey(cid, start, end), { holder, until: now + windowMs })
   }
 
   /** `range` of `cid` starts going to `holder`; call the function returned when that upload ends, whole or not. */
@@ -81,15 +93,15 @@ export class SpareList {
   }
 
   /**
-   * The holder tag of the other peer that received `range` whole within the window, or is being
-   * sent it while a resend would be slow (`uploads`: this uploader's uploads now); the requester
-   * can take it from that one. Undefined: send it.
+   * The other peer (holder tag) that received `range` whole within its window, or is being sent it
+   * while a resend would be slow (`uploads`: this uploader's uploads now; declined for the longest
+   * window then); the requester can take it from that one. Undefined: send it.
    */
-  declines (cid: string, start: number, end: number, holder: string, uploads: number, now = Date.now()): string | undefined {
+  declines (cid: string, start: number, end: number, holder: string, uploads: number, now = Date.now()): Decline | undefined {
     const key = rangeKey(cid, start, end)
     const last = this.#sent.get(key)
-    if (last !== undefined && last.holder !== holder && now - last.at < this.#windowMs) return last.holder
+    if (last !== undefined && last.holder !== holder && now < last.until) return { holder: last.holder, forMs: last.until - now }
     const sending = this.#sending.get(key)
-    return sending !== undefined && sending !== holder && slowToResend(end - start + 1, this.rate(now), uploads) ? sending : undefined
+    return sending !== undefined && sending !== holder && slowToResend(end - start + 1, this.rate(now), uploads) ? { holder: sending, forMs: this.#windowMs } : undefined
   }
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { DataPlane, DataPlaneClient } from '../../src/mesh/data-plane.ts'
 import { Download } from '../../src/mesh/download.ts'
+import { SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { Tickets } from '../../src/mesh/tickets.ts'
 import { BlobStore } from '../../src/store/blob-store.ts'
 import { cidOfBytes } from '../../src/store/cid.ts'
@@ -112,6 +113,8 @@ test('sparing: a range just sent whole to one peer is declined to another, namin
   const declined = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range })
   assert.equal(declined.status, 503)
   assert.equal(declined.headers['x-mirrormesh-sent-to'], alice, 'the refusal names the peer that has the range')
+  const forMs = Number(declined.headers['x-mirrormesh-spared-ms'])
+  assert.ok(forMs > 0 && forMs <= SPARE_MS, `and for how long it is declined: ${forMs} ms`)
   await body(declined)
   assert.equal(plane.sparedAnswers, 1)
   const again = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString(), alice)}`, range })
@@ -144,6 +147,7 @@ test('sparing in flight: on a slow upload link a range still being sent to one p
     const declined = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range })
     assert.equal(declined.status, 503)
     assert.equal(declined.headers['x-mirrormesh-sent-to'], alice, 'the refusal names the peer the range is going to')
+    assert.equal(declined.headers['x-mirrormesh-spared-ms'], String(SPARE_MS), 'still in flight: the longest window')
     await body(declined)
     const small = await client.get(at, path, { authorization: `Bearer ${tickets.issue(cid.toString(), bob)}`, range: 'bytes=4194304-4194403' })
     assert.equal(small.status, 206, 'another range is sent')
