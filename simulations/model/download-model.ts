@@ -294,17 +294,17 @@ export class DownloadModel {
    * The source declined the chunk: it is sending it, or just sent it, to `holder` (the fetcher's
    * SparedError). Not asked of that source for the window; `holder` is asked what it has.
    */
-  pullSpared (pull: Pull, holder: number): void {
+  pullSpared (pull: Pull, holder: number, window = this.swarm.p.protocol.spareWindow): void {
     this.inflight.delete(pull.chunk)
     pull.source.inflight--
     this.#dirty = true
     if (this.state !== 'running') return
     const now = this.swarm.now
     pull.source.declinedUntil ??= new Map()
-    pull.source.declinedUntil.set(pull.chunk, now + this.swarm.p.protocol.spareWindow)
+    pull.source.declinedUntil.set(pull.chunk, now + window)
     // The product plans on every turn of its loop, so the chunk is taken again once the decline
     // lapses; the model plans only when something changed, and the lapse is a change.
-    this.swarm.at(now + this.swarm.p.protocol.spareWindow, this.node, () => { this.#dirty = true; this.poke() })
+    this.swarm.at(now + window, this.node, () => { this.#dirty = true; this.poke() })
     this.#lastProgress = now
     const known = this.sources.get(key(holder))
     const name = (src: ModelSource | undefined): void => { if (src !== undefined) (src.named ??= new Set()).add(pull.chunk) }

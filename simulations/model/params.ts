@@ -8,7 +8,7 @@ import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
 import { ASK_PEERS, MIN_STALL_MS, STALL_MS } from '../../src/mesh/fetcher.ts'
 import { ANNOUNCER_DEFAULTS } from '../../src/mesh/provide/options.ts'
 import { NAMED_RECEIVERS } from '../../src/mesh/receivers.ts'
-import { SPARE_MS } from '../../src/mesh/spare-list.ts'
+import { SPARE_FACTOR, SPARE_MIN_MS, SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
 
@@ -48,8 +48,11 @@ export interface Protocol {
   order: 'catalog' | 'random'
   /** A downloader that sees no other spreads its first chunks over the ring (fetcher.ts SPREAD_CHUNKS). */
   spreadChunks: number
-  /** A chunk sent to one peer is declined to others for this long (s; spare-list.ts SPARE_MS). */
+  /** A chunk sent to one peer is declined to others for at most this long (s; spare-list.ts SPARE_MS)… */
   spareWindow: number
+  /** …for this many times the send's own time, and at least spareMin (s); 0: always spareWindow. */
+  spareFactor: number
+  spareMin: number
   /** A chunk in flight to one peer is declined to others when resending it would be slow (spare-list.ts slowToResend; here at the source's link rate). */
   spareInFlight: boolean
   /** While a node of a clique fetches, its new provider records gather up to this long (s; announcer's busySweepDelay). */
@@ -139,6 +142,8 @@ export const PROTOCOL: Protocol = {
   order: 'random',
   spreadChunks: 3,
   spareWindow: SPARE_MS / 1000,
+  spareFactor: SPARE_FACTOR,
+  spareMin: SPARE_MIN_MS / 1000,
   spareInFlight: true,
   busySweepDelay: ANNOUNCER_DEFAULTS.busySweepDelay / 1000,
   push: true,

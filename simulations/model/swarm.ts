@@ -350,9 +350,10 @@ export class Swarm {
       // Sparing (src/mesh/spare-list.ts): the chunk just went to another peer.
       const spared = this.#spares.get(spareKey(pull))
       const slow = (): boolean => this.p.protocol.spareInFlight && slowToResend(flow.remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
-      if (spared !== undefined && spared.to !== pull.dl.node && (spared.ended === undefined ? slow() : this.now - spared.ended < this.p.protocol.spareWindow)) {
+      const window = spared?.ended === undefined ? 0 : this.#spareWindow(spared.ended - spared.started)
+      if (spared !== undefined && spared.to !== pull.dl.node && (spared.ended === undefined ? slow() : this.now - spared.ended < window)) {
         flow.finished = true
-        pull.dl.pullSpared(pull, spared.to)
+        pull.dl.pullSpared(pull, spared.to, spared.ended === undefined ? this.p.protocol.spareWindow : (spared.ended as number) + window - this.now)
         return
       }
       if (receivers.includes(pull.dl.node)) receivers.splice(receivers.indexOf(pull.dl.node), 1)
@@ -364,6 +365,12 @@ export class Swarm {
       flow.active = true
       this.uploading[pull.source.peer] = (this.uploading[pull.source.peer] ?? 0) + 1
     })
+  }
+
+  /** How long a range sent in `took` seconds is declined to others (spare-list.ts). */
+  #spareWindow (took: number): number {
+    const { spareWindow, spareFactor, spareMin } = this.p.protocol
+    return spareFactor === 0 ? spareWindow : Math.min(spareWindow, Math.max(spareMin, spareFactor * took))
   }
 
   /** A flow ends (delivered, aborted, or its download gone): its upload slot frees. */
