@@ -261,7 +261,8 @@ export class DownloadModel {
     pull.source.busyUntil = now + rest
     pull.source.uploads = Math.max(pull.source.uploads ?? 0, BUSY_UPLOADS)
     this.#lastProgress = now
-    if (now - this.#lastFull >= this.swarm.p.protocol.firstRediscovery) this.#lookAgain = true
+    // Look for idler holders now only while no partial holder is known (the fetcher's BusyError).
+    if (now - this.#lastFull >= this.swarm.p.protocol.firstRediscovery && ![...this.sources.values()].some(src => src.chunks !== null)) this.#lookAgain = true
     this.swarm.at(now + rest, this.node, () => { this.#dirty = true; this.poke() })
     for (const holder of names) if (!this.sources.has(key(holder))) this.#ask(holder)
     this.poke()

@@ -550,14 +550,16 @@ export class BlobFetcher {
               }
             } else if (err instanceof BusyError) {
               // Not a failure: the holder is serving others. Rest it, ask the peers it named (they
-              // are fetching this blob from it), and look for idler holders (it counts as busy
-              // now, so the search includes DHT providers).
+              // are fetching this blob from it), and, knowing no partial holder yet, look for idler
+              // holders (it counts as busy now, so the search includes DHT providers). With partial
+              // holders the loop looks again when starved: asking every peer again after each 503
+              // was half the questions of a 2 MiB/s fleet's replicas in the flow model.
               const rest = BUSY_BACKOFF_MS * (1 + Math.random())
               source.busyUntil = Date.now() + rest
               source.uploads = Math.max(source.uploads, BUSY_UPLOADS)
               lastProgress = Date.now()
               for (const peer of err.receivers) learn(peer)
-              if (Date.now() - lastFull >= FIRST_REDISCOVERY_MS) lookAgain = true
+              if (Date.now() - lastFull >= FIRST_REDISCOVERY_MS && ![...sources.values()].some(s => s.chunks !== null)) lookAgain = true
               setTimeout(poke, rest).unref()
             } else if (err instanceof IntegrityError) {
               log.warn({ peer: key, cid: cid.toString(), chunk, err: err.message }, 'peer sent bad bytes: dropping it')
