@@ -539,7 +539,7 @@ export class Swarm {
       }
       this.now += dt
       steps++
-      if ((steps & 63) === 0 && performance.now() - started > this.p.maxWallSeconds * 1000) { truncated = true; break }
+      if ((steps & 15) === 0 && performance.now() - started > this.p.maxWallSeconds * 1000) { truncated = true; break }
     }
     const exp = new Set(expected().map(o => o.index))
     return {
