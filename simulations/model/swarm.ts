@@ -340,26 +340,24 @@ export class Swarm {
       if (!this.#serves(pull.source.peer, pull.dl.node, pull.dl.blob, pull.chunk)) { flow.finished = true; pull.dl.pullFailed(pull); return }
       // Every upload slot taken: 503 (src/mesh/data-plane.ts UPLOAD_SLOTS), naming the newest
       // receivers of the blob still connected to the source (receivers.ts).
-      const receivers = this.#receivers.get(`${pull.source.peer} ${pull.dl.blob}`) ?? []
+      const receiversKey = `${pull.source.peer} ${pull.dl.blob}`
+      const receivers = this.#receivers.get(receiversKey) ?? []
       if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) {
         flow.finished = true
         const named = receivers.filter(r => r !== pull.dl.node && (this.nodes[r] as ModelNode).conns.has(pull.source.peer)).slice(0, this.p.protocol.busyNames)
         pull.dl.pullBusy(pull, named)
         return
       }
-      // Sparing (src/mesh/spare-list.ts): the chunk just went to another peer.
-      const spared = this.#spares.get(spareKey(pull))
-      const slow = (): boolean => this.p.protocol.spareInFlight && slowToResend(flow.remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
-      const window = spared?.ended === undefined ? 0 : this.#spareWindow(spared.ended - spared.started)
-      if (spared !== undefined && spared.to !== pull.dl.node && (spared.ended === undefined ? slow() : this.now - spared.ended < window)) {
+      const declined = this.#declines(pull, flow.remaining)
+      if (declined !== undefined) {
         flow.finished = true
-        pull.dl.pullSpared(pull, spared.to, spared.ended === undefined ? this.p.protocol.spareWindow : (spared.ended as number) + window - this.now)
+        pull.dl.pullSpared(pull, declined.to, declined.for)
         return
       }
       if (receivers.includes(pull.dl.node)) receivers.splice(receivers.indexOf(pull.dl.node), 1)
       receivers.unshift(pull.dl.node)
       if (receivers.length > KEPT_RECEIVERS) receivers.pop()
-      this.#receivers.set(`${pull.source.peer} ${pull.dl.blob}`, receivers)
+      this.#receivers.set(receiversKey, receivers)
       flow.spare = { to: pull.dl.node, started: this.now }
       this.#spares.set(spareKey(pull), flow.spare)
       flow.active = true
@@ -367,10 +365,22 @@ export class Swarm {
     })
   }
 
-  /** How long a range sent in `took` seconds is declined to others (spare-list.ts). */
-  #spareWindow (took: number): number {
-    const { spareWindow, spareFactor, spareMin } = this.p.protocol
-    return spareFactor === 0 ? spareWindow : Math.min(spareWindow, Math.max(spareMin, spareFactor * took))
+  /**
+   * Sparing (src/mesh/spare-list.ts `declines`): the peer the pulled chunk went to lately, or is
+   * going to while a resend of its `remaining` bytes would be slow, and for how much longer (s) it
+   * is declined; undefined: send it.
+   */
+  #declines (pull: Pull, remaining: number): { to: number, for: number } | undefined {
+    const spared = this.#spares.get(spareKey(pull))
+    if (spared === undefined || spared.to === pull.dl.node) return undefined
+    const { spareWindow, spareFactor, spareMin, spareInFlight } = this.p.protocol
+    if (spared.ended === undefined) {
+      const slow = spareInFlight && slowToResend(remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
+      return slow ? { to: spared.to, for: spareWindow } : undefined
+    }
+    const window = spareFactor === 0 ? spareWindow : Math.min(spareWindow, Math.max(spareMin, spareFactor * (spared.ended - spared.started)))
+    const left = spared.ended + window - this.now
+    return left > 0 ? { to: spared.to, for: left } : undefined
   }
 
   /** A flow ends (delivered, aborted, or its download gone): its upload slot frees. */

@@ -107,16 +107,13 @@ export class DataPlane {
     if (size === undefined && download !== undefined && !download.hasRange(wanted)) return end(res, 404)
     if (this.uploads >= this.#slots) {
       this.busyAnswers++
-      const receivers = this.#receivers.named(cidText, holder, tag => {
-        const peer = this.#sources.tickets.peerOf(tag)
-        return peer !== undefined && this.#sources.connected?.(peer) !== false ? peer : undefined
-      })
+      const receivers = this.#receivers.named(cidText, holder, tag => this.#connectedPeer(tag))
       return end(res, 503, { 'retry-after': '1', ...receivers.length > 0 ? { 'x-mirrormesh-receivers': receivers.join(',') } : {} })
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
     const declined = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
-    const sentToPeer = declined === undefined ? undefined : this.#sources.tickets.peerOf(declined.holder)
-    if (declined !== undefined && sentToPeer !== undefined && this.#sources.connected?.(sentToPeer) !== false) {
+    const sentToPeer = declined === undefined ? undefined : this.#connectedPeer(declined.holder)
+    if (declined !== undefined && sentToPeer !== undefined) {
       this.sparedAnswers++
       return end(res, 503, { 'retry-after': '1', 'x-mirrormesh-sent-to': sentToPeer, 'x-mirrormesh-spared-ms': String(Math.ceil(declined.forMs)) })
     }
@@ -143,6 +140,12 @@ export class DataPlane {
       log.debug({ err: (err as Error).message }, 'data plane response ended early')
       res.destroy()
     }).finally(() => file.close())
+  }
+
+  /** The peer ID a holder tag was issued to, if that peer is still connected (it can pass bytes on). */
+  #connectedPeer (tag: string): string | undefined {
+    const peer = this.#sources.tickets.peerOf(tag)
+    return peer !== undefined && this.#sources.connected?.(peer) !== false ? peer : undefined
   }
 }
 
