@@ -19,6 +19,7 @@ import type { Download } from './download.ts'
 import { Receivers } from './receivers.ts'
 import { SpareList } from './spare-list.ts'
 import type { Tickets } from './tickets.ts'
+import { UploadSlots } from './upload-slots.ts'
 
 const log = logger('data-plane')
 
@@ -44,10 +45,8 @@ export const UPLOAD_SLOTS = 8
 export class DataPlane {
   readonly #server: Server
   readonly #sources: DataPlaneSources
-  readonly #slots: number
+  readonly #slots: UploadSlots
   bytesServed = 0
-  /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
-  uploads = 0
   readonly #spare: SpareList | undefined
   readonly #receivers = new Receivers()
   /** Requests received (any answer), and those answered 503 because every slot was taken. */
@@ -65,7 +64,7 @@ export class DataPlane {
    */
   constructor (sources: DataPlaneSources, options: { slots?: number, spare?: number, up?: TokenBucket } = {}) {
     this.#sources = sources
-    this.#slots = options.slots ?? UPLOAD_SLOTS
+    this.#slots = new UploadSlots(options.slots ?? UPLOAD_SLOTS)
     this.#spare = options.spare === 0 ? undefined : new SpareList(options.spare)
     const up = options.up
     this.#pace = up === undefined ? undefined : async bytes => { await pass([up], bytes) }
@@ -78,6 +77,11 @@ export class DataPlane {
       this.#server.listen({ port, host, backlog: 4096 }, () => resolve()) // a fleet dialling at once (see gateway/server.ts)
     })
     this.port = (this.#server.address() as AddressInfo).port
+  }
+
+  /** Responses with a body being sent now (reported to fetchers, who prefer idle holders). */
+  get uploads (): number {
+    return this.#slots.taken
   }
 
   async close (): Promise<void> {
@@ -105,10 +109,15 @@ export class DataPlane {
     if (range === 'unsatisfiable') return end(res, 416, { 'content-range': `bytes */${total}` })
     const wanted = range ?? { start: 0, end: total - 1 }
     if (size === undefined && download !== undefined && !download.hasRange(wanted)) return end(res, 404)
-    if (this.uploads >= this.#slots) {
+    if (this.#slots.full) {
       this.busyAnswers++
       const receivers = this.#receivers.named(cidText, holder, tag => this.#connectedPeer(tag))
-      return end(res, 503, { 'retry-after': '1', ...receivers.length > 0 ? { 'x-mirrormesh-receivers': receivers.join(',') } : {} })
+      const freeIn = this.#slots.freeInMs()
+      return end(res, 503, {
+        'retry-after': '1',
+        ...freeIn !== undefined ? { 'x-mirrormesh-busy-ms': String(Math.ceil(freeIn)) } : {},
+        ...receivers.length > 0 ? { 'x-mirrormesh-receivers': receivers.join(',') } : {}
+      })
     }
     const spare = this.#spare !== undefined && holder !== '-' ? this.#spare : undefined
     const declined = spare?.declines(cidText, wanted.start, wanted.end, holder, this.uploads)
@@ -119,10 +128,10 @@ export class DataPlane {
     }
     // Taken (and the range marked as on its way) before the file is opened, so concurrent
     // requests cannot all pass the checks.
-    this.uploads++
+    const upload = this.#slots.take(wanted.end - wanted.start + 1)
     if (holder !== '-') this.#receivers.add(cidText, holder)
     const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
-    res.once('close', () => { this.uploads--; ended?.() })
+    res.once('close', () => { upload.release(); ended?.() })
     const began = Date.now()
     const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder, Date.now() - began)
     // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
@@ -136,7 +145,7 @@ export class DataPlane {
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': wanted.end - wanted.start + 1 }
     if (range !== undefined) headers['content-range'] = `bytes ${wanted.start}-${wanted.end}/${total}`
     res.writeHead(range === undefined ? 200 : 206, headers)
-    await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes; spare?.uploaded(bytes) }, this.#pace).then(sent, err => {
+    await sendFileRange(file, wanted.start, wanted.end, res, bytes => { this.bytesServed += bytes; upload.sent(bytes); spare?.uploaded(bytes) }, this.#pace).then(sent, err => {
       log.debug({ err: (err as Error).message }, 'data plane response ended early')
       res.destroy()
     }).finally(() => file.close())

@@ -112,9 +112,12 @@ interface Source extends Availability {
 class BusyError extends Error {
   /** Peers it is sending the blob to, as its header named them (they share what they verify). */
   readonly receivers: PeerId[]
-  constructor (message: string, receivers: PeerId[]) {
+  /** When it expects a slot to free (ms; undefined: it did not say). */
+  readonly freeInMs: number | undefined
+  constructor (message: string, receivers: PeerId[], freeInMs: number | undefined) {
     super(message)
     this.receivers = receivers
+    this.freeInMs = freeInMs
   }
 }
 /** A source declined a chunk it has just sent to another peer: that peer has it. */
@@ -129,8 +132,21 @@ class SparedError extends Error {
     this.forMs = forMs
   }
 }
-/** How long a busy source rests (plus up to as much again at random, so retries spread). */
-const BUSY_BACKOFF_MS = 300
+/**
+ * How long a busy source rests: until it expects a slot to free (`X-Mirrormesh-Busy-Ms`, see
+ * upload-slots.ts), within [MIN_BUSY_REST_MS, BUSY_REST_MS] (BUSY_REST_MS when it did not say),
+ * plus up to as much again at random so that the askers it turned away do not all come back at
+ * once. Below 50 ms, on fast links, the askers' retries made 2× the busy answers for no gain in
+ * the flow model.
+ */
+export const BUSY_REST_MS = 300
+export const MIN_BUSY_REST_MS = 50
+
+/** The rest after a busy answer (ms), for a holder's estimate `freeInMs` and `random` in [0, 1). */
+export function busyRest (freeInMs: number | undefined, random: number): number {
+  const base = freeInMs === undefined ? BUSY_REST_MS : Math.min(BUSY_REST_MS, Math.max(MIN_BUSY_REST_MS, freeInMs))
+  return base * (1 + random)
+}
 
 /** Peers a busy answer may name (more are ignored: NAMED_RECEIVERS in receivers.ts). */
 const MAX_RECEIVERS = 4
@@ -554,7 +570,7 @@ export class BlobFetcher {
               // holders (it counts as busy now, so the search includes DHT providers). With partial
               // holders the loop looks again when starved: asking every peer again after each 503
               // was half the questions of a 2 MiB/s fleet's replicas in the flow model.
-              const rest = BUSY_BACKOFF_MS * (1 + Math.random())
+              const rest = busyRest(err.freeInMs, Math.random())
               source.busyUntil = Date.now() + rest
               source.uploads = Math.max(source.uploads, BUSY_UPLOADS)
               lastProgress = Date.now()
@@ -614,7 +630,8 @@ export class BlobFetcher {
       }
       if (response.status === 503) {
         const receivers = (response.headers['x-mirrormesh-receivers'] ?? '').split(',').slice(0, MAX_RECEIVERS).map(parsePeer).filter(p => p !== undefined)
-        throw new BusyError('every upload slot of the source is taken', receivers)
+        const freeIn = Number(response.headers['x-mirrormesh-busy-ms'])
+        throw new BusyError('every upload slot of the source is taken', receivers, Number.isFinite(freeIn) && freeIn >= 0 ? freeIn : undefined)
       }
       throw new Error(`data plane answered ${String(response.status)}`)
     }

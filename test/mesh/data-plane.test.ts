@@ -70,6 +70,9 @@ test('with every upload slot taken the answer is 503 at once; the slot frees whe
   assert.equal(plane.uploads, 1)
   const busy = await client.get(origin, path, { authorization: `Bearer ${tickets.issue(cid.toString())}`, range: 'bytes=0-9' })
   assert.equal(busy.status, 503)
+  // The stalled upload sent what the socket buffers took, and most of the 8 MiB is left: it says
+  // when it expects to end (upload-slots.ts), later than now.
+  assert.match(busy.headers['x-mirrormesh-busy-ms'] ?? '', /^[1-9]\d*$/)
   await body(busy)
   assert.equal(plane.busyAnswers, 1)
   stalled.destroy()
