@@ -8,10 +8,12 @@
  * after 2 s without a verified chunk, failure after 20 s without a source (verified chunks kept
  * for the next attempt) — and the product's own planner (`planPulls`) choosing the chunks, with
  * the holders' reported uploads; up to 64 connected peers asked at random, and a chunk a source
- * declines because it just sent it to another peer (sparing) asked of that peer instead.
+ * declines because it just sent it to another peer (sparing) asked of that peer instead; a busy
+ * source rested until its first upload should end (the product's `busyRest`), and a notice from a
+ * peer that is not a source yet answered by asking it (the fetcher's `learn`).
  */
 import { hasOrphans, planPulls, withDeclined, type PlanSource } from '../../src/mesh/chunk-plan.ts'
-import { BUSY_UPLOADS } from '../../src/mesh/fetcher.ts'
+import { BUSY_UPLOADS, busyRest } from '../../src/mesh/fetcher.ts'
 import { sample } from '../../src/util/sample.ts'
 import type { Swarm, ModelNode } from './swarm.ts'
 
@@ -42,9 +44,6 @@ const key = (n: number): string => `n${n}`
 
 /** Notices taken in one turn of the fetcher's loop (s). */
 const NOTICE_TURN = 0.002
-
-/** The fetcher's BUSY_BACKOFF_MS, in seconds. */
-const BUSY_BACKOFF = 0.3
 
 /** A blob being fetched by one node. */
 export class DownloadModel {
@@ -222,7 +221,11 @@ export class DownloadModel {
    * fetcher's loop are taken in that turn (the product plans once per wake-up, not once per notice).
    */
   haveFrom (peer: number, have: Uint8Array | null): void {
-    if (this.state === 'running') this.#merge(peer, have, NOTICE_TURN)
+    if (this.state !== 'running') return
+    // A notice from a peer that is not a source yet (it had nothing when asked): ask it, as the
+    // fetcher's `learn` does, so that its answer says whether it knows a whole holder (`unsourced`).
+    if (this.sources.has(key(peer))) this.#merge(peer, have, NOTICE_TURN)
+    else this.#ask(peer)
   }
 
   /** A pull delivered its chunk (verified: the model's peers never send bad bytes). */
@@ -250,14 +253,17 @@ export class DownloadModel {
     this.poke()
   }
 
-  /** The source answered 503: rest it, look for idler holders (the fetcher's BusyError). */
-  pullBusy (pull: Pull, names: number[] = []): void {
+  /**
+   * The source answered 503: rest it until it expects a slot to free (`freeIn`, s), look for idler
+   * holders (the fetcher's BusyError).
+   */
+  pullBusy (pull: Pull, names: number[] = [], freeIn?: number): void {
     this.inflight.delete(pull.chunk)
     pull.source.inflight--
     this.#dirty = true
     if (this.state !== 'running') return
     const now = this.swarm.now
-    const rest = BUSY_BACKOFF * (1 + this.swarm.random())
+    const rest = busyRest(freeIn === undefined ? undefined : freeIn * 1000, this.swarm.random()) / 1000
     pull.source.busyUntil = now + rest
     pull.source.uploads = Math.max(pull.source.uploads ?? 0, BUSY_UPLOADS)
     this.#lastProgress = now

@@ -96,6 +96,8 @@ export class Swarm {
   readonly seedUploadByBlob: Float64Array
   readonly #cut = new Set<string>()
   #flows: Flow[] = []
+  /** Per node, the flows it is uploading now (its taken upload slots). */
+  readonly #sending = new Map<number, Set<Flow>>()
   readonly #spares = new Map<string, Spare>()
   /** Per source and blob: the peers it sent chunks to lately, newest first. */
   readonly #receivers = new Map<string, number[]>()
@@ -345,7 +347,7 @@ export class Swarm {
       if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) {
         flow.finished = true
         const named = receivers.filter(r => r !== pull.dl.node && (this.nodes[r] as ModelNode).conns.has(pull.source.peer)).slice(0, this.p.protocol.busyNames)
-        pull.dl.pullBusy(pull, named)
+        pull.dl.pullBusy(pull, named, this.#freeIn(pull.source.peer))
         return
       }
       const declined = this.#declines(pull, flow.remaining)
@@ -362,6 +364,9 @@ export class Swarm {
       this.#spares.set(spareKey(pull), flow.spare)
       flow.active = true
       this.uploading[pull.source.peer] = (this.uploading[pull.source.peer] ?? 0) + 1
+      let sending = this.#sending.get(pull.source.peer)
+      if (sending === undefined) this.#sending.set(pull.source.peer, sending = new Set())
+      sending.add(flow)
     })
   }
 
@@ -389,7 +394,17 @@ export class Swarm {
     f.finished = true
     // An aborted transfer does not spare its source (the product forgets it too).
     if (f.spare !== undefined && f.spare.ended === undefined && this.#spares.get(spareKey(f.pull)) === f.spare) this.#spares.delete(spareKey(f.pull))
-    if (f.active) this.uploading[f.up] = (this.uploading[f.up] ?? 1) - 1
+    if (f.active) {
+      this.uploading[f.up] = (this.uploading[f.up] ?? 1) - 1
+      this.#sending.get(f.up)?.delete(f)
+    }
+  }
+
+  /** When `n`'s first upload should end (s; upload-slots.ts `freeInMs`, at the flows' current rates). */
+  #freeIn (n: number): number | undefined {
+    let soonest: number | undefined
+    for (const f of this.#sending.get(n) ?? []) if (f.rate > 0 && (soonest === undefined || f.remaining / f.rate < soonest)) soonest = f.remaining / f.rate
+    return soonest
   }
 
   #serves (src: number, dst: number, b: number, c: number): boolean {
