@@ -110,6 +110,17 @@ function fnv1a (text: string): number {
   return h >>> 0
 }
 
+/** fnv1a of peer keys, kept (every plan hashes every member's key). */
+const keySeeds = new Map<string, number>()
+function seedOf (key: string): number {
+  let seed = keySeeds.get(key)
+  if (seed === undefined) {
+    if (keySeeds.size >= 65_536) keySeeds.clear()
+    keySeeds.set(key, seed = fnv1a(key))
+  }
+  return seed
+}
+
 /** murmur3's finaliser: a well-mixed 32-bit hash of a 32-bit input. */
 function mix (x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b)
@@ -134,13 +145,14 @@ export function ownerOf (chunk: number, members: Array<{ key: string, seed: numb
 /** Choose the pulls to start now. */
 export function planPulls (input: PlanInput): Pull[] {
   const random = input.random ?? Math.random
-  const load = new Map(input.sources.map(s => [s.key, s.inflight]))
+  /** Pulls this plan adds per source, on top of each one's `inflight`. */
+  const added = new Map<string, number>()
   const partial = input.sources.filter(s => s.chunks !== null)
   const full = input.sources.filter(s => s.chunks === null)
   // Downloaders this node can see that can take from a whole holder: itself and the partial
   // sources that did not say they know none. At N = 1,000 in the flow model a chunk's owner was
   // often a replica the seed (at its connection limit) refused, and the fleet waited on it.
-  const members = [input.self, ...partial.filter(s => s.unsourced !== true).map(s => s.key)].map(key => ({ key, seed: fnv1a(key) }))
+  const members = [input.self, ...partial.filter(s => s.unsourced !== true).map(s => s.key)].map(key => ({ key, seed: seedOf(key) }))
   const alone = partial.length === 0
   const owned = (chunk: number): boolean => alone || input.greedy || ownerOf(chunk, members) === input.self
   const open = (chunk: number): boolean => input.verified[chunk] === 0 && !input.inflight.has(chunk)
@@ -165,7 +177,7 @@ export function planPulls (input: PlanInput): Pull[] {
     let ties = 0
     for (const s of list) {
       if ((s.chunks !== null && s.chunks[chunk] !== 1) || s.declined?.has(chunk) === true) continue
-      const mine = load.get(s.key) ?? 0
+      const mine = s.inflight + (added.get(s.key) ?? 0)
       if (mine >= (s.chunks === null ? input.perFullSource ?? input.perSource : input.perSource)) continue
       const l = mine + (s.uploads ?? 0)
       if (l < bestLoad) { best = s.key; bestLoad = l; ties = 1 } else if (l === bestLoad && random() * ++ties < 1) best = s.key
@@ -179,7 +191,7 @@ export function planPulls (input: PlanInput): Pull[] {
     if (source === undefined || pulls.length >= input.slots) return
     pulls.push({ chunk, source })
     taken.add(chunk)
-    load.set(source, (load.get(source) ?? 0) + 1)
+    added.set(source, (added.get(source) ?? 0) + 1)
   }
 
   // 1. Chunks a reader is blocked on: from a partial holder, else (if ours to fetch) a full one.
