@@ -3,8 +3,8 @@
  * A holder with every slot taken says so in its 503 (`X-Mirrormesh-Busy-Ms`), and the asker comes
  * back about then rather than after a fixed rest. With a fixed 300–600 ms rest, a 1 GbE holder
  * freed a slot every few milliseconds while its askers waited: in the flow model at N = 100 the
- * replicas' links were 40 % busy at 0.4 s (63 % with the rest following the holder's estimate),
- * and the last replica finished at 1.7–2.0× S/B (1.5–1.6×).
+ * replicas' links were 30 % busy from 0.3 to 0.4 s (57 % with the rest following the holder's
+ * estimate), and over three random seeds the last replica finished at 1.7–2.0× S/B (1.5–1.7×).
  */
 
 /** One response being sent. */
