@@ -132,8 +132,7 @@ export class DataPlane {
     if (holder !== '-') this.#receivers.add(cidText, holder)
     const ended = spare?.sending(cidText, wanted.start, wanted.end, holder)
     res.once('close', () => { upload.release(); ended?.() })
-    const began = Date.now()
-    const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder, Date.now() - began)
+    const sent = (): void => spare?.sent(cidText, wanted.start, wanted.end, holder, Date.now() - upload.began)
     // Verified chunks of a blob in flight are on disk too: both are sent from the file, through
     // reused buffers (a stream of fresh ones made the GC a swarm peer's biggest cost).
     let file: FileHandle

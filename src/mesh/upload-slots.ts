@@ -9,6 +9,8 @@
 
 /** One response being sent. */
 export interface Upload {
+  /** When it began (ms since epoch). */
+  readonly began: number
   /** `bytes` more of it went out. */
   sent: (bytes: number) => void
   /** It ended, whole or not: the slot is free. */
@@ -40,6 +42,7 @@ export class UploadSlots {
     const upload: Sending = { bytes, sent: 0, began: now }
     this.#sending.add(upload)
     return {
+      began: now,
       sent: n => { upload.sent += n },
       release: () => { this.#sending.delete(upload) }
     }
