@@ -180,7 +180,7 @@ export class DownloadModel {
       const have = this.#answer(peer)
       if (have === undefined) return
       foundAny = true
-      if (have === null && (s.uploading[peer] ?? 0) < BUSY_UPLOADS) whole = true
+      if (have === null && s.uploads(peer) < BUSY_UPLOADS) whole = true
     }
     const finish = (): void => { this.#discovering = false; this.poke() }
     s.at(s.now + s.p.env.askDelay, this.node, () => {
@@ -203,7 +203,7 @@ export class DownloadModel {
   #merge (peer: number, chunks: Uint8Array | null, after = 0, answer?: { watching: boolean, unsourced: boolean }): void {
     const k = key(peer)
     const known = this.sources.get(k)
-    const uploads = this.swarm.uploading[peer] ?? 0
+    const uploads = this.swarm.uploads(peer)
     if (known === undefined) this.sources.set(k, { key: k, peer, chunks, inflight: 0, failures: 0, seen: this.swarm.now, uploads, ...answer })
     else {
       known.chunks = chunks

@@ -90,14 +90,12 @@ export class Swarm {
   /** The K nodes closest to each blob in the DHT keyspace (where its records go). */
   readonly closest: number[][]
   readonly #capacity: Float64Array
-  /** Flows each node is uploading now: its taken upload slots, and what it reports in availability answers. */
-  readonly uploading: Int32Array
   /** Bytes the seed uploaded, per blob (where its egress goes). */
   readonly seedUploadByBlob: Float64Array
   readonly #cut = new Set<string>()
   #flows: Flow[] = []
-  /** Per node, the flows it is uploading now (its taken upload slots). */
-  readonly #sending = new Map<number, Set<Flow>>()
+  /** Per node, the flows it is uploading now: its taken upload slots. */
+  readonly #sending: Array<Set<Flow>>
   readonly #spares = new Map<string, Spare>()
   /** Per source and blob: the peers it sent chunks to lately, newest first. */
   readonly #receivers = new Map<string, number[]>()
@@ -111,7 +109,7 @@ export class Swarm {
     this.providers = p.blobs.map(() => new Set<number>())
     this.closest = p.blobs.map(() => this.#sample(Array.from({ length: n }, (_, i) => i), p.protocol.replicas))
     this.#capacity = new Float64Array(2 * n)
-    this.uploading = new Int32Array(n)
+    this.#sending = Array.from({ length: n }, () => new Set<Flow>())
     this.seedUploadByBlob = new Float64Array(p.blobs.length)
     this.#capacity.set(p.env.up, 0)
     this.#capacity.set(p.env.down, n)
@@ -344,7 +342,7 @@ export class Swarm {
       // receivers of the blob still connected to the source (receivers.ts).
       const receiversKey = `${pull.source.peer} ${pull.dl.blob}`
       const receivers = this.#receivers.get(receiversKey) ?? []
-      if ((this.uploading[pull.source.peer] ?? 0) >= this.p.protocol.uploadSlots) {
+      if (this.uploads(pull.source.peer) >= this.p.protocol.uploadSlots) {
         flow.finished = true
         const named = receivers.filter(r => r !== pull.dl.node && (this.nodes[r] as ModelNode).conns.has(pull.source.peer)).slice(0, this.p.protocol.busyNames)
         pull.dl.pullBusy(pull, named, this.#freeIn(pull.source.peer))
@@ -363,10 +361,7 @@ export class Swarm {
       flow.spare = { to: pull.dl.node, started: this.now }
       this.#spares.set(spareKey(pull), flow.spare)
       flow.active = true
-      this.uploading[pull.source.peer] = (this.uploading[pull.source.peer] ?? 0) + 1
-      let sending = this.#sending.get(pull.source.peer)
-      if (sending === undefined) this.#sending.set(pull.source.peer, sending = new Set())
-      sending.add(flow)
+      this.#sending[pull.source.peer]?.add(flow)
     })
   }
 
@@ -380,7 +375,7 @@ export class Swarm {
     if (spared === undefined || spared.to === pull.dl.node) return undefined
     const { spareWindow, spareFactor, spareMin, spareInFlight } = this.p.protocol
     if (spared.ended === undefined) {
-      const slow = spareInFlight && slowToResend(remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploading[pull.source.peer] ?? 0)
+      const slow = spareInFlight && slowToResend(remaining, this.p.env.up[pull.source.peer] ?? Infinity, this.uploads(pull.source.peer))
       return slow ? { to: spared.to, for: spareWindow } : undefined
     }
     const window = spareFactor === 0 ? spareWindow : Math.min(spareWindow, Math.max(spareMin, spareFactor * (spared.ended - spared.started)))
@@ -394,16 +389,18 @@ export class Swarm {
     f.finished = true
     // An aborted transfer does not spare its source (the product forgets it too).
     if (f.spare !== undefined && f.spare.ended === undefined && this.#spares.get(spareKey(f.pull)) === f.spare) this.#spares.delete(spareKey(f.pull))
-    if (f.active) {
-      this.uploading[f.up] = (this.uploading[f.up] ?? 1) - 1
-      this.#sending.get(f.up)?.delete(f)
-    }
+    if (f.active) this.#sending[f.up]?.delete(f)
+  }
+
+  /** Uploads node `n` is sending now: its taken upload slots, and what it reports in availability answers. */
+  uploads (n: number): number {
+    return this.#sending[n]?.size ?? 0
   }
 
   /** When `n`'s first upload should end (s; upload-slots.ts `freeInMs`, at the flows' current rates). */
   #freeIn (n: number): number | undefined {
     let soonest: number | undefined
-    for (const f of this.#sending.get(n) ?? []) if (f.rate > 0 && (soonest === undefined || f.remaining / f.rate < soonest)) soonest = f.remaining / f.rate
+    for (const f of this.#sending[n] ?? []) if (f.rate > 0 && (soonest === undefined || f.remaining / f.rate < soonest)) soonest = f.remaining / f.rate
     return soonest
   }
 
