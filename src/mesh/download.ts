@@ -38,6 +38,8 @@ interface DownloadEvents {
   arriving: [number]
   done: []
   failed: [Error]
+  /** A search (connected peers and DHT providers) ended finding no peer with any of the blob, and nothing is in flight. */
+  sourceless: []
 }
 
 /** Events that may settle a reader waiting for a verified chunk; one taking bytes as they arrive also wakes on 'arriving'. */

@@ -431,7 +431,11 @@ export class BlobFetcher {
     const discover = (peers: PeerId[] | undefined, providers: boolean): void => {
       discoveries++
       const include = peers === undefined ? sample([...sources.values()].filter(s => s.chunks !== null), ASK_PEERS).map(s => s.peer) : undefined
-      discovering = this.#discover(cid, merge, { peers, include, providers: providers ? 'after' : 'never', absent: forget, watch: true }).finally(() => { discovering = undefined; poke() })
+      discovering = this.#discover(cid, merge, { peers, include, providers: providers ? 'after' : 'never', absent: forget, watch: true }).finally(() => {
+        discovering = undefined
+        if (providers && sources.size === 0 && inflight.size === 0 && download.state === 'running') download.emit('sourceless')
+        poke()
+      })
     }
     /**
      * A peer asked with `watch` verified another chunk (null: published the blob). Polling every

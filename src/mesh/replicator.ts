@@ -15,6 +15,14 @@ import type { BlobFetcher } from './fetcher.ts'
 import type { ContentRouter } from './interface.ts'
 
 const log = logger('replicator')
+/** Downloads the `full` policy runs at once… */
+export const WORKERS = 4
+/**
+ * …plus at most this many parked ones, which no peer could serve yet. In the flow model at
+ * N = 1,000, half the replicas' downloads had no source for their first 0.6 s (one-chunk crates
+ * only a seed at its connection limit held): with each holding one of four workers, links idled.
+ */
+export const PARKED = 12
 
 /** `full` or `on-demand`. */
 export type ReplicationPolicy = 'full' | 'on-demand'
@@ -134,26 +142,43 @@ export class Replicator {
   }
 
   /**
-   * Fetch every missing blob, a few at a time, in an order of this node's own: replicas that
+   * Fetch every missing blob, WORKERS at a time, in an order of this node's own: replicas that
    * learn of a head together start on different blobs, each pulls its first ones from the seed and
    * the rest mostly from each other (the fetcher prefers idle holders), instead of all of them
-   * pulling the same blob from the seed at once.
+   * pulling the same blob from the seed at once. A download that finds no peer with any of its blob
+   * (`sourceless`) is parked: it goes on looking while its worker takes the next blob.
    */
   async #replicate (missing: Array<{ cid: CID, size: number, chunks?: Uint8Array }>): Promise<void> {
     const rank = (cid: CID): string => createHash('sha256').update(this.#self).update(cid.bytes).digest('hex')
     const queue = missing.map(entry => ({ entry, rank: rank(entry.cid) })).sort((a, b) => a.rank < b.rank ? -1 : 1).map(e => e.entry)
+    const parked = new Set<Promise<void>>()
     const worker = async (): Promise<void> => {
       for (let entry = queue.shift(); entry !== undefined && !this.#stopped; entry = queue.shift()) {
-        try {
-          await this.#fetcher.fetch(entry.cid, entry).finished
+        const { cid, size } = entry
+        const download = this.#fetcher.fetch(cid, entry)
+        const settled = download.finished.then(() => {
           this.#status.held++
-          this.#status.bytesHeld += entry.size
-        } catch (err) {
-          log.warn({ cid: entry.cid.toString(), err: (err as Error).message }, 'could not replicate a blob yet')
-        }
+          this.#status.bytesHeld += size
+        }, (err: Error) => {
+          log.warn({ cid: cid.toString(), err: err.message }, 'could not replicate a blob yet')
+        })
+        // Parked, it goes on looking by itself, and the pass waits for it at the end.
+        let park = (): void => {}
+        const parking = new Promise<void>(resolve => {
+          park = () => {
+            if (parked.size >= PARKED || parked.has(settled)) return
+            parked.add(settled)
+            void settled.finally(() => parked.delete(settled))
+            resolve()
+          }
+        })
+        download.on('sourceless', park)
+        await Promise.race([settled, parking])
+        download.off('sourceless', park)
       }
     }
-    await Promise.all(Array.from({ length: 4 }, worker))
+    await Promise.all(Array.from({ length: WORKERS }, worker))
+    while (parked.size > 0) await Promise.all(parked)
     if (queue.length === 0 && this.#status.held < this.#status.wanted && !this.#stopped) {
       setTimeout(() => this.#schedule(), 5_000) // some failed: try again later
     }

@@ -41,3 +41,30 @@ test('a blob counts as fetched from peers by the time it is published', async ()
     await cleanup()
   }
 })
+
+test('a search that finds no peer with the blob says so (sourceless), and the download goes on to fetch it once a peer has it', async () => {
+  const { dir, cleanup } = await tempDir('mirrormesh-fetcher-')
+  const [holderRepo, fetcherRepo, spareRepo] = await Promise.all(['holder', 'fetcher', 'spare'].map(async name => await Repo.open(join(dir, name))))
+  const meshes: Mesh[] = []
+  try {
+    const bytes = randomBytes(300_000)
+    // Stored elsewhere first, only to learn its CID; the holder gets it later.
+    const { cid, size } = await spareRepo!.blobs.put(Readable.from([bytes]))
+    const holder = await mesh(holderRepo!, [])
+    meshes.push(holder)
+    const fetcher = await mesh(fetcherRepo!, holder.host.getMultiaddrs().map(String))
+    meshes.push(fetcher)
+    const download = fetcher.fetcher.fetch(cid, { size })
+    const failed = new Promise<never>((_resolve, reject) => download.once('failed', reject))
+    await Promise.race([new Promise<void>(resolve => download.once('sourceless', resolve)), failed])
+    assert.equal(download.state, 'running', 'no source is not a failure')
+    await holderRepo!.blobs.put(Readable.from([bytes]))
+    await Promise.race([download.finished, failed])
+    assert.equal(await fetcherRepo!.blobs.has(cid), true)
+    assert.equal(fetcher.fetcher.bytesFetched, size)
+  } finally {
+    for (const m of meshes.reverse()) await m.stop()
+    await Promise.all([holderRepo, fetcherRepo, spareRepo].map(async r => await r!.close()))
+    await cleanup()
+  }
+})
