@@ -53,10 +53,14 @@ export class DownloadModel {
   readonly count: number
   readonly verified: Uint8Array
   verifiedCount = 0
+  /** Leading chunks verified: the product hashes the whole file as this prefix grows (download.ts #hashPrefix). */
+  prefix = 0
   readonly inflight = new Set<number>()
   readonly sources = new Map<string, ModelSource>()
   readonly waiters: Array<(ok: boolean) => void> = []
   state: 'running' | 'verifying' | 'done' | 'failed' = 'running'
+  /** Called when a discovery found no source at all (the replicator may park it). */
+  sourceless?: () => void
   #lastProgress: number
   #lastVerified: number
   #lastFull = 0
@@ -83,6 +87,7 @@ export class DownloadModel {
     this.count = count
     this.verified = resumed?.length === count ? resumed.slice() : new Uint8Array(count)
     for (const v of this.verified) this.verifiedCount += v
+    while (this.verified[this.prefix] === 1 && this.prefix < count - 1) this.prefix++
     this.#lastProgress = this.#lastVerified = swarm.now
   }
 
@@ -182,7 +187,11 @@ export class DownloadModel {
       foundAny = true
       if (have === null && s.uploads(peer) < BUSY_UPLOADS) whole = true
     }
-    const finish = (): void => { this.#discovering = false; this.poke() }
+    const finish = (): void => {
+      this.#discovering = false
+      if (peers === undefined && this.sources.size === 0 && this.inflight.size === 0) this.sourceless?.()
+      this.poke()
+    }
     s.at(s.now + s.p.env.askDelay, this.node, () => {
       for (const peer of targets) answer(peer)
       if (peers !== undefined || whole || (everyone && foundAny)) { finish(); return }
@@ -241,6 +250,7 @@ export class DownloadModel {
     if (this.verified[pull.chunk] === 0) {
       this.verified[pull.chunk] = 1
       this.verifiedCount++
+      if (this.verifiedCount < this.count) while (this.verified[this.prefix] === 1) this.prefix++
       this.#lastVerified = now
       this.swarm.notify(this.node, this.blob)
       if (this.verifiedCount <= this.swarm.p.protocol.spreadChunks && ![...this.sources.values()].some(src => src.chunks !== null)) this.#lookAgain = true

@@ -8,6 +8,7 @@ import { UPLOAD_SLOTS } from '../../src/mesh/data-plane.ts'
 import { ASK_PEERS, MIN_STALL_MS, STALL_MS } from '../../src/mesh/fetcher.ts'
 import { ANNOUNCER_DEFAULTS } from '../../src/mesh/provide/options.ts'
 import { NAMED_RECEIVERS } from '../../src/mesh/receivers.ts'
+import { PARKED, WORKERS } from '../../src/mesh/replicator.ts'
 import { SPARE_FACTOR, SPARE_MIN_MS, SPARE_MS } from '../../src/mesh/spare-list.ts'
 import { CHUNK_SIZE } from '../../src/store/hash.ts'
 import { linkOf, payloadItems, policyOf, siteOf, type Scenario, type ScenarioEvent } from '../lib/scenario.ts'
@@ -18,8 +19,9 @@ export interface Protocol {
   /** Chunks in flight per download, and per source (fetcher.ts). */
   maxInflight: number
   perSource: number
-  /** Concurrent downloads of the `full` replicator (replicator.ts). */
+  /** Concurrent downloads of the `full` replicator, and parked ones that found no source (replicator.ts). */
   workers: number
+  park: number
   /** Replicator: a pass that left blobs missing runs again after this (s). */
   retryDelay: number
   /** Fetcher timers (s): first full re-discovery, tripling up to the max; partial refresh; stale partial source; stall → greedy (at most); no source → fail. */
@@ -82,7 +84,7 @@ export interface Environment {
   headSync: number
   /** From holding a blob to its provider record being found (sweep debounce + sweep). */
   announceDelay: number
-  /** Whole-file hash before publishing (bytes/s). */
+  /** Whole-file hashing (bytes/s): what the hash has not taken as the file grew is hashed before publishing. */
   verifyRate: number
   /** A (re)started node is up and dialling after this. */
   startDelay: number
@@ -122,7 +124,7 @@ export const PROTOCOL: Protocol = {
   chunkSize: CHUNK_SIZE,
   maxInflight: 8,
   perSource: 3,
-  workers: 4,
+  workers: WORKERS,
   retryDelay: 5,
   firstRediscovery: 0.5,
   maxRediscovery: 5,
@@ -140,6 +142,7 @@ export const PROTOCOL: Protocol = {
   maxConnections: 400,
   bootstrapPeers: 2,
   order: 'random',
+  park: PARKED,
   spreadChunks: 3,
   spareWindow: SPARE_MS / 1000,
   spareFactor: SPARE_FACTOR,

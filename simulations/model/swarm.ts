@@ -7,7 +7,8 @@
  * - heads: the seed adopts at t = 0 and pushes to connected peers at once; a node that
  *   hears of a newer head syncs it (`headSync`) and pushes in turn; anti-entropy every 30 s;
  * - the `full` replicator: on a new head, 4 workers fetch the missing blobs in an order of the
- *   node's own; a pass that left some missing runs again 5 s later;
+ *   node's own, each parking a download that found no source (up to 12) to take the next; a pass
+ *   that left some missing runs again 5 s later;
  * - the fetcher's loop (`download-model.ts`), with the product's own chunk planner;
  * - connections: bootstrap to the seed and two earlier peers; a node that announces a blob dials
  *   the K = 8 nodes closest to it (the provider sweep), and a DHT lookup dials the providers found;
@@ -219,23 +220,38 @@ export class Swarm {
     const missing = this.p.blobs.map((_, b) => b).filter(b => node.complete[b] === 0)
     const queue = this.p.protocol.order === 'random' ? this.#sample(missing, missing.length) : missing
     let busy = 0
+    let parked = 0
     let failed = false
     const next = (): void => {
       const b = queue.shift()
       if (b === undefined) {
-        if (busy > 0) return
+        if (busy > 0 || parked > 0) return
         node.pass.running = false
         if (node.pass.again) { node.pass.again = false; this.#schedulePass(n) } else if (failed) this.at(this.now + this.p.protocol.retryDelay, n, () => this.#schedulePass(n))
         return
       }
       busy++
-      this.fetch(n, b, ok => { busy--; if (!ok) failed = true; next() })
+      // A download that found no source gives its worker up (the product's parking, replicator.ts).
+      let parkedHere = false
+      const park = (): void => {
+        if (parkedHere || parked >= this.p.protocol.park) return
+        parkedHere = true
+        busy--
+        parked++
+        next()
+      }
+      this.fetch(n, b, ok => {
+        if (!ok) failed = true
+        if (!parkedHere) { busy--; next(); return }
+        parked--
+        if (busy === 0 && parked === 0 && queue.length === 0) next() // the pass's last download
+      }, park)
     }
     for (let w = 0; w < this.p.protocol.workers; w++) next()
   }
 
   /** Fetch blob `b` at node `n` (or join the download running). */
-  fetch (n: number, b: number, done: (ok: boolean) => void): void {
+  fetch (n: number, b: number, done: (ok: boolean) => void, sourceless?: () => void): void {
     const node = this.nodes[n] as ModelNode
     if (node.complete[b] === 1) { done(true); return }
     const running = node.downloads.get(b)
@@ -243,6 +259,7 @@ export class Swarm {
     const dl = new DownloadModel(this, n, b, this.blobChunks[b] as number, node.partial.get(b))
     node.partial.delete(b)
     dl.waiters.push(done)
+    dl.sourceless = sourceless
     node.downloads.set(b, dl)
     dl.poke()
   }
@@ -271,11 +288,16 @@ export class Swarm {
     }
   }
 
-  /** A download verified its last chunk: hash the whole file, publish, announce. */
+  /**
+   * A download verified its last chunk: hash what the whole-file hash has not taken yet (the file
+   * past the prefix verified before this chunk; a one-chunk blob was checked as its chunk), publish,
+   * announce.
+   */
   published (dl: DownloadModel): void {
     const n = dl.node
     const node = this.nodes[n] as ModelNode
-    this.at(this.now + (this.p.blobs[dl.blob] as number) / this.p.env.verifyRate, n, () => {
+    const unhashed = dl.count === 1 ? 0 : (this.p.blobs[dl.blob] as number) - dl.prefix * this.p.protocol.chunkSize
+    this.at(this.now + unhashed / this.p.env.verifyRate, n, () => {
       node.downloads.delete(dl.blob)
       this.#hold(n, dl.blob)
       this.notify(n, dl.blob)
