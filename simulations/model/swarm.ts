@@ -517,6 +517,9 @@ export class Swarm {
     seed.complete.fill(1)
     seed.completeCount = this.p.blobs.length
     seed.doneAt = 0
+    // The import announces what it brought (the replicator's pass): the seed's provider records.
+    seed.unannounced = this.p.blobs.map((_, b) => b)
+    this.#sweepIfDue(0)
     this.adopt(0)
     for (const n of this.nodes) if (n.alive) this.at(this.random() * this.p.protocol.antiEntropy, n.index, () => this.#antiEntropy(n.index))
     let pendingEvents = this.p.events.length
