@@ -22,7 +22,7 @@ import { writeFigures } from './figures.ts'
 import { fromScenario, LOOPBACK } from './params.ts'
 import { scaling, type ScalePoint } from './scaling.ts'
 import { Swarm } from './swarm.ts'
-import { scalingTable } from './tables.ts'
+import { f2, scalingTable } from './tables.ts'
 
 const OUT = fileURLToPath(new URL('../out/', import.meta.url))
 const { values } = parseArgs({
@@ -106,15 +106,15 @@ const md = [
   `| last node holds the payload (s) | ${f1(fleet.completion.max)} | ${f1(model.max)} | ${mark(agreement.completionMax)} | ${f1(linksOnly.max)} |`,
   `| seed upload (payloads) | ${f1(fleet.ratios.seedEgress)} | ${f1(model.seedEgress)} | ${mark(agreement.seedEgress)} | ${f1(linksOnly.seedEgress)} |`,
   '',
-  `Same run, targets: seed upload ${f1(fleet.ratios.seedEgress)}× the payload (target ≤ 2×; central mirror ${fleet.nodes - 1}×); ` +
-  `last node ${f1(fleet.completion.max)} s = ${f1(fleet.ratios.completionOverSingle)}× one node downloading the payload alone (${f1(fleet.baseline?.singleSeconds)} s; target ≤ 1.5×), ` +
+  `Same run, targets: seed upload ${f2(fleet.ratios.seedEgress)}× the payload (target ≤ 2×; central mirror ${fleet.nodes - 1}×); ` +
+  `last node ${f1(fleet.completion.max)} s = ${f2(fleet.ratios.completionOverSingle)}× one node downloading the payload alone (${f1(fleet.baseline?.singleSeconds)} s; target ≤ 1.5×), ` +
   `${f1(fleet.ratios.completionOverBound)}× S/B (${f1(fleet.boundSeconds)} s); central mirror ${f1(fleet.baseline?.completion.max)} s${fleet.baseline?.extrapolatedFromSeconds == null ? '' : ` (extrapolated from a ${fleet.baseline.extrapolatedFromSeconds} s window)`}.`,
   '',
   'Model on a 1 GbE LAN (118 MB/s per node each way), same payload:',
   '',
   scalingTable(points),
   '',
-  thousand === undefined ? '' : `At N = 1,000 the last node is done at ${thousand.truncated ? `> ${f1(thousand.simulatedSeconds)}` : f1(thousand.completion.max)} s = ${thousand.truncated ? '>' : ''}${f1((thousand.truncated ? thousand.simulatedSeconds : thousand.completion.max) / thousand.boundSeconds)}× S/B (target ≤ 1.5×).`
+  thousand === undefined ? '' : `At N = 1,000 the last node is done at ${thousand.truncated ? `> ${f1(thousand.simulatedSeconds)}` : f2(thousand.completion.max)} s = ${thousand.truncated ? '>' : ''}${f2((thousand.truncated ? thousand.simulatedSeconds : thousand.completion.max) / thousand.boundSeconds)}× S/B (target ≤ 1.5×).`
 ].join('\n')
 console.log(md)
 await writeFile(`${OUT}validate.md`, md + '\n')
