@@ -53,8 +53,6 @@ export class DownloadModel {
   readonly count: number
   readonly verified: Uint8Array
   verifiedCount = 0
-  /** Leading chunks verified: the product hashes the whole file as this prefix grows (download.ts #hashPrefix). */
-  prefix = 0
   readonly inflight = new Set<number>()
   readonly sources = new Map<string, ModelSource>()
   readonly waiters: Array<(ok: boolean) => void> = []
@@ -87,7 +85,6 @@ export class DownloadModel {
     this.count = count
     this.verified = resumed?.length === count ? resumed.slice() : new Uint8Array(count)
     for (const v of this.verified) this.verifiedCount += v
-    while (this.verified[this.prefix] === 1 && this.prefix < count - 1) this.prefix++
     this.#lastProgress = this.#lastVerified = swarm.now
   }
 
@@ -250,13 +247,12 @@ export class DownloadModel {
     if (this.verified[pull.chunk] === 0) {
       this.verified[pull.chunk] = 1
       this.verifiedCount++
-      if (this.verifiedCount < this.count) while (this.verified[this.prefix] === 1) this.prefix++
       this.#lastVerified = now
       this.swarm.notify(this.node, this.blob)
       if (this.verifiedCount <= this.swarm.p.protocol.spreadChunks && ![...this.sources.values()].some(src => src.chunks !== null)) this.#lookAgain = true
       if (this.verifiedCount === this.count) {
         this.state = 'verifying'
-        this.swarm.published(this)
+        this.swarm.published(this, pull.chunk)
         return
       }
     }

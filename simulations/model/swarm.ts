@@ -289,14 +289,15 @@ export class Swarm {
   }
 
   /**
-   * A download verified its last chunk: hash what the whole-file hash has not taken yet (the file
-   * past the prefix verified before this chunk; a one-chunk blob was checked as its chunk), publish,
-   * announce.
+   * A download verified its `last` chunk: hash what the whole-file hash has not taken yet, publish,
+   * announce. The product hashes the verified prefix as it grows (download.ts), and every chunk
+   * before the last one was verified, so the prefix ends where `last` begins; a one-chunk blob was
+   * checked as its chunk.
    */
-  published (dl: DownloadModel): void {
+  published (dl: DownloadModel, last: number): void {
     const n = dl.node
     const node = this.nodes[n] as ModelNode
-    const unhashed = dl.count === 1 ? 0 : (this.p.blobs[dl.blob] as number) - dl.prefix * this.p.protocol.chunkSize
+    const unhashed = dl.count === 1 ? 0 : (this.p.blobs[dl.blob] as number) - last * this.p.protocol.chunkSize
     this.at(this.now + unhashed / this.p.env.verifyRate, n, () => {
       node.downloads.delete(dl.blob)
       this.#hold(n, dl.blob)
