@@ -1,9 +1,11 @@
 /** Markdown tables of model results (printed by the scripts, pasted into docs/performance.md). */
 import type { ScalePoint } from './scaling.ts'
 
-const f1 = (v: number): string => Number.isFinite(v) ? v.toFixed(1) : '—'
+/** A figure to `places` places; '—' when there is none. */
+const fixed = (places: number) => (v: number | null | undefined): string => v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(places)
+export const f1 = fixed(1)
 /** Ratios against a target such as 1.5×, to two places. */
-export const f2 = (v: number | null | undefined): string => v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(2)
+export const f2 = fixed(2)
 
 /** The scaling table: completion against S/B and against a central mirror. */
 export function scalingTable (points: ScalePoint[]): string {

@@ -22,7 +22,7 @@ import { writeFigures } from './figures.ts'
 import { fromScenario, LOOPBACK } from './params.ts'
 import { scaling, type ScalePoint } from './scaling.ts'
 import { Swarm } from './swarm.ts'
-import { f2, scalingTable } from './tables.ts'
+import { f1, f2, scalingTable } from './tables.ts'
 
 const OUT = fileURLToPath(new URL('../out/', import.meta.url))
 const { values } = parseArgs({
@@ -92,7 +92,6 @@ if (values.scaling !== undefined) {
 }
 
 // 4. Report.
-const f1 = (v: number | null | undefined): string => v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1)
 const mark = (a: { ratio: number, ok: boolean }): string => `${a.ratio.toFixed(2)} ${a.ok ? '(within 25 %)' : '(**outside 25 %**)'}`
 const thousand = points.find(p => p.nodes === 1000)
 const md = [
