@@ -22,7 +22,8 @@ import { PROVIDE_PROTOCOL } from '../../src/mesh/protocols.ts'
 import { cidPoint, closest, peerPoint } from '../../src/mesh/provide/keyspace.ts'
 import { decodeRequest, decodeResponse, encodeRequest, MAX_CIDS_PER_MESSAGE, ProvideMessageError, Status } from '../../src/mesh/provide/messages.ts'
 import { OrderedMemoryDatastore } from '../../src/mesh/provide/datastore.ts'
-import { mapLimit, providerStore } from '../../src/mesh/provide/records.ts'
+import { providerStore } from '../../src/mesh/provide/records.ts'
+import { mapLimit } from '../../src/util/map-limit.ts'
 import { CID, cidFromSha256 } from '../../src/store/cid.ts'
 
 // Fewer replicas than nodes, so that placement on the K closest (not everyone) is what is tested.

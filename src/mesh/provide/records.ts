@@ -6,6 +6,7 @@
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { CID } from '../../store/cid.ts'
 import type { Host } from '../host.ts'
+import { mapLimit } from '../../util/map-limit.ts'
 
 /** kad-dht's provider store (records expire after its `provideValidity`). */
 export interface ProviderStore {
@@ -34,13 +35,4 @@ export async function applyRecords (store: ProviderStore, provider: PeerId, add:
     ...remove.map(cid => async () => { await store.removeProvider(cid, provider, options) })
   ]
   await mapLimit(jobs, WRITE_CONCURRENCY, async job => { await job() })
-}
-
-/** Run `fn` over `items` with at most `limit` at a time; rejects with the first error. */
-export async function mapLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
