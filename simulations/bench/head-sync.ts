@@ -1,8 +1,8 @@
 /**
- * One hop of a head (docs/performance.md, "The model's LAN delays"): the time from a seed adopting
- * an imported head to a directly connected peer adopting it — the push, the exchange, the head's
- * signature, the catalog diff and its nodes, the atomic adoption. The flow model's `headSync`
- * (simulations/model/params.ts) is this delay.
+ * One hop of a head (docs/performance.md, "Where the N = 10 and N = 100 runs lose time"): the
+ * time from a seed adopting an imported head to a directly connected peer adopting it — the push,
+ * the exchange, the head's signature, the catalog diff and its nodes, the atomic adoption. The
+ * flow model's `headSync` (simulations/model/params.ts) is this delay.
  *
  * Two `mirrormesh serve` processes on loopback, otherwise idle (`on-demand`: the peer fetches no
  * blob), a catalog the size of the fleet scenario's (`--crates`, default 28), then `--rounds`
