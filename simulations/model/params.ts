@@ -168,7 +168,7 @@ export const LOOPBACK = {
 
 /**
  * Delays on a real LAN (1 GbE, hosts not CPU-starved): sub-millisecond round trips, a head sync of
- * a few small catalog nodes (one hop between two idle nodes: 110–115 ms p50 here, `npm run
+ * a few small catalog nodes (one hop between two idle nodes: 110–130 ms p50 here, `npm run
  * bench:head-sync`), the announcer's 250 ms sweep debounce.
  */
 export const LAN = {
