@@ -63,7 +63,7 @@ async function main (): Promise<void> {
       // A delta on the last bundle, as a publisher ships them: unchanged entries keep their mtime,
       // so the peer's Merkle diff skips the subtrees it holds.
       const bundle = join(work, `b${round}.mmb`)
-      await mirrormesh(pub.home, ['bundle', 'create', '--key', pub.key, '--crates', crates, '--out', bundle, '--base', join(work, `b${round - 1}.mmb`)])
+      await makeBundle(pub, crates, bundle, join(work, `b${round - 1}.mmb`))
       await mirrormesh(seed.home, ['import', bundle])
       await waitFor(`the peer to adopt seq ${round}`, async () => await seqOf(peer, pub.publisher) === round, 60_000, 20)
       log(`seq ${round} adopted`)

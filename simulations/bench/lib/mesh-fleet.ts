@@ -152,9 +152,9 @@ export async function newPublisher (dir: string): Promise<Publisher> {
   return { key, publisher, home: join(dir, 'publisher') }
 }
 
-/** Sign a bundle of the crates in `crates`. */
-export async function makeBundle (pub: Publisher, crates: string, out: string): Promise<void> {
-  await mirrormesh(pub.home, ['bundle', 'create', '--key', pub.key, '--crates', crates, '--out', out])
+/** Sign a bundle of the crates in `crates` (a delta on the bundle `base`, when given). */
+export async function makeBundle (pub: Publisher, crates: string, out: string, base?: string): Promise<void> {
+  await mirrormesh(pub.home, ['bundle', 'create', '--key', pub.key, '--crates', crates, '--out', out, ...(base === undefined ? [] : ['--base', base])])
 }
 
 /** Trust `publisher` in `home` (and import `bundle` when given): a seed or a peer, before it starts. */
